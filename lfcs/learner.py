@@ -1,0 +1,241 @@
+"""The lf-cs learner (METHOD.md §3): pi_new replays pi_ref's last episode with eligibility traces.
+
+For replayed step t (stored input x_t, pi_ref's action a_t and probabilities q_t, advantage A_t)::
+
+    smooth(u) = (u + 0.01) / 1.03
+    rho       = smooth(pi_t) / smooth(q_t)                                  (vector over actions)
+    m         = 1[1 - eps < rho[a_t] < 1 + eps]
+    G_out     = ((onehot(a_t) - pi_t) * rho * m) outer r_t
+    G_rec     = ((W_out^T ((onehot(a_t) - smooth(pi_t)) * rho * m)) * sigma'(v_t)) outer p_t
+    D        += A_t * E_{t-1};   E_t = gamma * E_{t-1} + G
+
+``fast`` takes one Adam ascent step per replayed step on that step's D; ``slow`` one per pass on the summed D.
+A pass replays t = 0 .. T-2 from the reset network state. The end of episode k (k > 0) takes one Adam step with a
+zero gradient (``trailing_zero_step``) and copies pi_ref <- pi_new every ``ref_update_every`` episodes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from lfcs.buffer import EpisodeBuffer
+from lfcs.neurons import NeuronState, policy_probs, pseudo_derivative
+from lfcs.policy import SpikingPolicy
+
+SMOOTH_FLOOR = 0.01  # smooth(u) = (u + 0.01) / 1.03 keeps the ratio finite for tiny probabilities
+SMOOTH_SCALE = 1.0 + 3 * SMOOTH_FLOOR  # 1.03 in the authors' code (three actions)
+
+
+def smooth(probs: torch.Tensor) -> torch.Tensor:
+    return (probs + SMOOTH_FLOOR) / SMOOTH_SCALE
+
+
+class HiddenTraces(NamedTuple):
+    """Hidden dynamics of one replay, time-major (T, B, N). v_pre and p are only needed for G_rec."""
+
+    r: torch.Tensor
+    v_pre: torch.Tensor | None
+    p: torch.Tensor | None
+
+
+class PassRecord(NamedTuple):
+    """What parity checks of the first pass: probabilities (T-1, B, O), masks (T-1, B), sum of A_t E_rec_{t-1}."""
+
+    new_probs: torch.Tensor
+    mask: torch.Tensor
+    rec_grad_sum: torch.Tensor | None
+
+
+def hidden_traces(policy: SpikingPolicy, obs: torch.Tensor, with_rec_inputs: bool) -> HiddenTraces:
+    """Run the network over stored inputs obs (T, B, I) from the reset state (deterministic spikes)."""
+    state = policy.initial_state()
+    rs, vs, ps = [], [], []
+    for x in obs:
+        _, v_pre, state = policy.step(x, state)
+        rs.append(state.r)
+        vs.append(v_pre)
+        ps.append(state.p)
+    if with_rec_inputs:
+        return HiddenTraces(torch.stack(rs), torch.stack(vs), torch.stack(ps))
+    return HiddenTraces(torch.stack(rs), None, None)
+
+
+class LfcsLearner:
+    """Owns pi_new's optimisers and the replay; pi_ref is only ever overwritten by copies of pi_new.
+
+    Constructor keywords are the keys of config group ``learner``.
+    """
+
+    def __init__(
+        self,
+        new_policy: SpikingPolicy,
+        ref_policy: SpikingPolicy,
+        *,
+        timescale: str = "fast",
+        n_passes: int = 2,
+        eps: float = 0.2,
+        lr: float = 1.5e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        adam_eps: float = 1e-5,
+        gamma: float = 0.99,
+        trailing_zero_step: bool = True,
+        ref_update_every: int = 1,
+        learn_rec: bool = False,
+        track_rec_grad: bool = False,
+    ):
+        if timescale not in ("fast", "slow"):
+            raise ValueError(f"learner.timescale={timescale!r}: allowed values are fast, slow")
+        self.new_policy, self.ref_policy = new_policy, ref_policy
+        self.fast = timescale == "fast"
+        self.n_passes, self.eps, self.gamma = int(n_passes), float(eps), float(gamma)
+        self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
+        self.learn_rec = bool(learn_rec)
+        if self.learn_rec and new_policy.w_rec is None:
+            raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
+        # G_rec is computed when it is applied or when a caller (parity, diagnostics) asks for its sum.
+        self.compute_rec = self.learn_rec or (bool(track_rec_grad) and new_policy.w_rec is not None)
+        # One parameter per agent (views into the batched weights): Adam is elementwise, so this is exactly B
+        # independent optimisers, and an agent whose episode ended early can sit out a step (grad None).
+        self.params = list(new_policy.w_out.unbind(0))
+        if self.learn_rec:
+            self.params += list(new_policy.w_rec.unbind(0))
+        adam = dict(lr=lr, betas=tuple(betas), eps=adam_eps, maximize=True)
+        self.optimizer = torch.optim.Adam(self.params, **adam, **_fastest_adam_impl(new_policy.w_out))
+
+    # -- replay ------------------------------------------------------------------------------------------------
+    def learn(
+        self, buffer: EpisodeBuffer, generators: list[torch.Generator] | None = None
+    ) -> tuple[dict[str, torch.Tensor], PassRecord]:
+        """All replay passes of one episode. Returns per-agent statistics (B,) and the first pass's record."""
+        pass_invariant = not self.learn_rec and self.new_policy.params.spike_noise_width is None
+        traces = None
+        if pass_invariant:
+            if buffer.readout is not None and not self.compute_rec:
+                traces = HiddenTraces(buffer.readout, None, None)
+            else:
+                traces = hidden_traces(self.new_policy, buffer.obs, self.compute_rec)
+        # Steps t = 0 .. len-2 of each agent are replayed; later entries are padding.
+        steps = torch.arange(buffer.horizon - 1, device=buffer.lengths.device)
+        active = (steps.unsqueeze(1) < (buffer.lengths - 1).unsqueeze(0)).to(buffer.obs.dtype)  # (T-1, B)
+        totals, record = None, None
+        for k in range(self.n_passes):
+            uniforms = None if traces is not None else self._spike_uniforms(buffer, generators)
+            stats, rec = self._replay_pass(buffer, traces, active, uniforms, record=k == 0)
+            totals = stats if totals is None else {key: totals[key] + stats[key] for key in stats}
+            record = rec if k == 0 else record
+        n = active.sum(0).clamp(min=1) * self.n_passes
+        return {key: value / n for key, value in totals.items()}, record
+
+    def _replay_pass(self, buf, traces, active, uniforms, record):
+        new = self.new_policy
+        w_out, w_rec = new.w_out, new.w_rec
+        num_actions = w_out.shape[1]
+        onehot = torch.nn.functional.one_hot(buf.actions, num_actions).to(w_out.dtype)  # (T, B, O)
+        smooth_ref = smooth(buf.ref_probs)  # (T, B, O)
+        adv = buf.advantages[:-1] * active  # (T-1, B): padding contributes nothing
+        all_active = bool(active.all())
+        elig_out = torch.zeros_like(w_out)  # E_out (B, O, N)
+        grad_out = torch.zeros_like(w_out)  # D_out (slow mode: summed over the pass)
+        elig_rec = grad_rec = rec_sum = None
+        if self.compute_rec:
+            elig_rec, grad_rec, rec_sum = (torch.zeros_like(w_rec) for _ in range(3))
+        state = new.initial_state() if traces is None else None
+        masked = torch.zeros_like(adv[0])
+        abs_log_ratio = torch.zeros_like(adv[0])
+        approx_kl = torch.zeros_like(adv[0])
+        probs_log, mask_log = [], []
+        for t in range(buf.horizon - 1):
+            if traces is None:
+                spikes_u = None if uniforms is None else uniforms[t]
+                _, v_pre, state = new.step(buf.obs[t], state, spikes_u)
+                readout, presyn = state.r, state.p
+            else:
+                readout, v_pre, presyn = traces.r[t], _at(traces.v_pre, t), _at(traces.p, t)
+            probs = policy_probs(w_out, readout, new.params.readout_gain)  # (B, O)
+            rho = smooth(probs) / smooth_ref[t]  # (B, O)
+            rho_taken = rho.gather(1, buf.actions[t].unsqueeze(1)).squeeze(1)  # (B,)
+            mask = ((rho_taken > 1.0 - self.eps) & (rho_taken < 1.0 + self.eps)).to(probs.dtype)
+            weight = rho * mask.unsqueeze(1)  # (B, O)
+            # D += A_t E_{t-1}: the reward that followed a_{t-1} meets the trace up to t-1.
+            step_grad_out = elig_out * adv[t].view(-1, 1, 1)
+            coef_out = (onehot[t] - probs) * weight  # (B, O)
+            elig_out = torch.baddbmm(elig_out, coef_out.unsqueeze(2), readout.unsqueeze(1), beta=self.gamma)
+            step_grad_rec = None
+            if self.compute_rec:
+                step_grad_rec = elig_rec * adv[t].view(-1, 1, 1)
+                rec_sum += step_grad_rec
+                coef_rec = (onehot[t] - smooth(probs)) * weight  # (B, O)
+                post = torch.bmm(w_out.transpose(1, 2), coef_rec.unsqueeze(2)).squeeze(2)  # (B, N)
+                post = post * pseudo_derivative(v_pre)
+                elig_rec = torch.baddbmm(elig_rec, post.unsqueeze(2), presyn.unsqueeze(1), beta=self.gamma)
+            if self.fast:
+                self._adam_step(step_grad_out, step_grad_rec, None if all_active else active[t])
+            else:
+                grad_out += step_grad_out
+                if step_grad_rec is not None:
+                    grad_rec += step_grad_rec
+            masked += (1.0 - mask) * active[t]
+            log_rho = torch.log(rho_taken)
+            abs_log_ratio += log_rho.abs() * active[t]
+            approx_kl += ((rho_taken - 1.0) - log_rho) * active[t]
+            if record:
+                probs_log.append(probs)
+                mask_log.append(mask)
+        if not self.fast:
+            self._adam_step(grad_out, grad_rec if self.learn_rec else None, (active.sum(0) > 0).to(adv.dtype))
+        stats = {"mask_fraction": masked, "abs_log_ratio": abs_log_ratio, "approx_kl": approx_kl}
+        rec = None
+        if record:
+            rec = PassRecord(torch.stack(probs_log), torch.stack(mask_log), rec_sum)
+        return stats, rec
+
+    def _spike_uniforms(self, buf: EpisodeBuffer, generators: list[torch.Generator] | None) -> torch.Tensor | None:
+        if self.new_policy.params.spike_noise_width is None:
+            return None
+        if generators is None:
+            raise ValueError("stochastic spikes need the agents' generators")
+        shape = (buf.horizon, self.new_policy.num_neurons)
+        u = [torch.rand(shape, generator=g, dtype=torch.float64) for g in generators]
+        return torch.stack(u, dim=1).to(buf.obs)  # (T, B, N)
+
+    def _adam_step(self, grad_out, grad_rec, active) -> None:
+        """One Adam ascent step. ``active`` (B,) or None (all agents); inactive agents keep weights and moments."""
+        grads = list(grad_out.unbind(0))
+        if self.learn_rec:
+            grads += list(grad_rec.unbind(0)) if grad_rec is not None else [None] * len(grads)
+        keep = None if active is None else active.bool().tolist()
+        num_agents = grad_out.shape[0]
+        for i, (param, grad) in enumerate(zip(self.params, grads)):
+            param.grad = grad if keep is None or keep[i % num_agents] else None
+        self.optimizer.step()
+        for param in self.params:
+            param.grad = None
+
+    # -- end of episode ----------------------------------------------------------------------------------------
+    def end_episode(self, episode: int) -> None:
+        """METHOD.md §3 'End of episode': for k > 0 a zero-gradient Adam step, then pi_ref <- pi_new."""
+        if episode <= 0:
+            return
+        if self.trailing_zero_step:
+            zero = torch.zeros_like(self.new_policy.w_out)
+            self._adam_step(zero, torch.zeros_like(self.new_policy.w_rec) if self.learn_rec else None, None)
+        if episode % self.ref_update_every == 0:
+            self.ref_policy.load_state_dict(self.new_policy.state_dict())
+
+    # -- state -------------------------------------------------------------------------------------------------
+    def adam_state(self, agent: int) -> dict[str, torch.Tensor]:
+        """One agent's Adam moments of W_out in torch's maximize convention (exp_avg holds the moment of -D)."""
+        return self.optimizer.state.get(self.params[agent], {})
+
+
+def _at(x: torch.Tensor | None, t: int) -> torch.Tensor | None:
+    return None if x is None else x[t]
+
+
+def _fastest_adam_impl(weights: torch.Tensor) -> dict[str, bool]:
+    """torch's fused Adam (one kernel for all agents) where it exists, else the multi-tensor one. Same maths."""
+    if weights.device.type in ("cpu", "cuda") and weights.dtype in (torch.float32, torch.float64):
+        return {"fused": True}
+    return {"foreach": True}
