@@ -1,0 +1,149 @@
+"""A group of independent agents trained in lockstep in one process: envs, pi_ref, pi_new, learner, RNGs.
+
+Agent b uses seed ``seed + b`` for its weights, its action and spike noise (a torch.Generator) and its env's
+first reset, so its trajectory does not depend on which other agents share the group.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lfcs import checkpoint
+from lfcs.config import ConfigError
+from lfcs.learner import LfcsLearner
+from lfcs.logger import CSV_COLUMNS
+from lfcs.policy import build_policy
+from lfcs.rollout import env_state, episode_horizon, make_env, play_episode, set_env_state
+
+WINDOW = 50  # METHOD.md §4: reward averaged over the last 50 episodes
+
+
+class NonFiniteError(FloatingPointError):
+    """A NaN or inf in the run's numbers; the message names the quantity, the agent and the episode."""
+
+
+def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
+    """(obs_dim, num_actions), or a ConfigError if the env does not fit the network."""
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ConfigError(f"env.id={env_id!r} is not allowed: its action space is "
+                          f"{type(env.action_space).__name__}, lfcs needs Discrete")
+    obs = env.observation_space
+    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+        raise ConfigError(f"env.id={env_id!r} is not allowed: its observation space is {obs}, lfcs needs a 1-D Box")
+    return int(obs.shape[0]), int(env.action_space.n)
+
+
+def checkpoint_path(run_dir: Path, agent_ids: list[int]) -> Path:
+    return run_dir / "checkpoints" / f"agents_{agent_ids[0]}-{agent_ids[-1]}.pt"
+
+
+class AgentGroup:
+    def __init__(self, cfg: DictConfig, agent_ids: list[int]):
+        self.cfg, self.agent_ids = cfg, list(agent_ids)
+        dtype, device = getattr(torch, cfg.dtype), torch.device(cfg.device)
+        self.generators = [torch.Generator().manual_seed(cfg.seed + b) for b in self.agent_ids]
+        self.envs = [make_env(cfg.env.id, cfg.env.max_episode_steps, cfg.env.kwargs) for _ in self.agent_ids]
+        obs_dim, num_actions = check_spaces(self.envs[0], cfg.env.id)
+        self.horizon = episode_horizon(self.envs[0])
+        network = OmegaConf.to_container(cfg.network, resolve=True)
+        self.new_policy = build_policy(
+            self.generators, obs_dim, num_actions, **network, learn_rec=cfg.learner.learn_rec, dtype=dtype,
+            device=device,
+        )
+        self.ref_policy = self.new_policy.clone()
+        self.learner = LfcsLearner(self.new_policy, self.ref_policy, **OmegaConf.to_container(cfg.learner))
+        self.episode = 0
+        self.history = torch.zeros(0, len(self.agent_ids), len(CSV_COLUMNS), dtype=torch.float64)
+
+    @property
+    def env_steps(self) -> list[int]:
+        if len(self.history) == 0:
+            return [0] * len(self.agent_ids)
+        return [int(s) for s in self.history[-1, :, CSV_COLUMNS.index("env_steps")]]
+
+    def run_episode(self) -> list[dict]:
+        """Act, replay, end the episode; one metrics row per agent."""
+        start = time.perf_counter()
+        seeds = [self.cfg.seed + b if self.episode == 0 else None for b in self.agent_ids]
+        buffer, acting = play_episode(
+            self.envs, self.ref_policy, self.generators, self.horizon, self.cfg.learner.gamma, seeds, True
+        )
+        learning, _ = self.learner.learn(buffer, self.generators)
+        self.learner.end_episode(self.episode)
+        w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out, dim=(1, 2))
+        self._check_finite(buffer.ref_probs, w_out_norm, learning)
+        per_agent = {**acting, **learning, "w_out_norm": w_out_norm}
+        values = {key: value.tolist() for key, value in per_agent.items()}
+        elapsed = time.perf_counter() - start
+        steps_before = self.env_steps
+        self.episode += 1
+        returns = self.history[-(WINDOW - 1):, :, CSV_COLUMNS.index("episodic_return")]
+        rows = []
+        for i, agent in enumerate(self.agent_ids):
+            recent = returns[:, i].tolist() + [values["episodic_return"][i]]
+            length = int(values["episode_length"][i])
+            row = {key: values[key][i] for key in values}
+            row.update(
+                agent=agent,
+                episode=self.episode,
+                env_steps=steps_before[i] + length,
+                reward_mean50=sum(recent) / len(recent),
+                sps=length / elapsed,
+            )
+            rows.append(row)
+        table = torch.tensor([[float(row[c]) for c in CSV_COLUMNS] for row in rows], dtype=torch.float64)
+        self.history = torch.cat([self.history, table.unsqueeze(0)])
+        return rows
+
+    def _check_finite(self, probs: torch.Tensor, w_out_norm: torch.Tensor, learning: dict) -> None:
+        quantities = {"ref_probs": probs.isfinite().all(0).all(-1), "W_out": w_out_norm.isfinite()}
+        quantities.update({name: value.isfinite() for name, value in learning.items()})
+        for name, finite in quantities.items():
+            bad = (~finite).nonzero().flatten().tolist()
+            if bad:
+                raise NonFiniteError(
+                    f"non-finite {name} for agent {self.agent_ids[bad[0]]} in episode {self.episode} "
+                    f"(the last good checkpoint is kept)"
+                )
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "agents": self.agent_ids,
+            "episode": self.episode,
+            "new_policy": {k: v.cpu() for k, v in self.new_policy.state_dict().items()},
+            "ref_policy": {k: v.cpu() for k, v in self.ref_policy.state_dict().items()},
+            "optimizer": self.learner.optimizer.state_dict(),
+            "generators": [g.get_state() for g in self.generators],
+            "env_states": [torch.frombuffer(bytearray(env_state(env)), dtype=torch.uint8) for env in self.envs],
+            "history": self.history,
+            "config": OmegaConf.to_yaml(self.cfg, resolve=True),
+        }
+
+    def save(self, run_dir: Path) -> None:
+        checkpoint.save_atomic(self.state_dict(), checkpoint_path(run_dir, self.agent_ids))
+
+    def load(self, state: dict) -> None:
+        if list(state["agents"]) != self.agent_ids:
+            raise checkpoint.CheckpointError(f"checkpoint holds agents {state['agents']}, expected {self.agent_ids}")
+        for policy, key in ((self.new_policy, "new_policy"), (self.ref_policy, "ref_policy")):
+            saved = state[key]
+            for name, tensor in policy.state_dict().items():
+                if name not in saved or saved[name].shape != tensor.shape:
+                    got = None if name not in saved else tuple(saved[name].shape)
+                    raise checkpoint.CheckpointError(
+                        f"checkpoint {key}.{name} has shape {got}, the configured network needs {tuple(tensor.shape)}"
+                    )
+            policy.load_state_dict(saved)
+        self.learner.optimizer.load_state_dict(state["optimizer"])
+        for gen, gen_state in zip(self.generators, state["generators"]):
+            gen.set_state(gen_state)
+        for env, saved_env in zip(self.envs, state["env_states"]):
+            set_env_state(env, saved_env.numpy().tobytes())
+        self.episode = int(state["episode"])
+        self.history = state["history"]

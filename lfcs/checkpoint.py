@@ -1,0 +1,51 @@
+"""Checkpoints: plain tensors and primitives only, written atomically, read with ``weights_only=True``.
+
+Loading never executes code from the file (no pickle of objects): a crafted file is refused with an error.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "lfcs-checkpoint-v1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, unreadable, not ours, or does not fit the run; message is one line."""
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename: the old file stays until the new is whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        torch.save({"format": FORMAT, **obj}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"refused to load {path}: it holds more than tensors and plain data ({first})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__})") from exc
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an lfcs checkpoint (expected format {FORMAT})")
+    return obj

@@ -1,0 +1,120 @@
+"""The typed configuration schema (Hydra structured configs) and the value checks run before anything starts.
+
+Types and unknown keys are checked by Hydra/OmegaConf against these dataclasses; ranges and cross-field rules by
+:func:`validate`, which raises :class:`ConfigError` with one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not allowed; the message is one line for the user."""
+
+
+@dataclass
+class EnvConfig:
+    id: str = "lfcs/Pong100-v0"
+    max_episode_steps: int | None = None  # T; None keeps the env's registered limit
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NetworkConfig:
+    num_neurons: int = 500
+    tau_mem_steps: float = 6.0
+    tau_syn_steps: float = 4.0
+    tau_readout_steps: float = 1.0
+    bias: float = -8.0
+    self_inhibition: float = 100.0
+    v_episode_start: float = -4.0
+    readout_gain: float = 2.5
+    input_std: float = 10.0
+    rec_std: float = 0.0
+    out_std: float = 1.0
+    stochastic_spikes: bool = False
+    spike_noise_width: float = 0.05
+
+
+@dataclass
+class LearnerConfig:
+    timescale: str = "fast"
+    n_passes: int = 2
+    eps: float = 0.2
+    lr: float = 1.5e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    adam_eps: float = 1e-5
+    gamma: float = 0.99
+    trailing_zero_step: bool = True
+    ref_update_every: int = 1
+    learn_rec: bool = False
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    num_agents: int = 1
+    iterations: int = 2500
+    device: str = "cpu"
+    dtype: str = "float64"
+    workers: int = 1
+    checkpoint_every: int = 100
+    resume: str | None = None
+    run_dir: str | None = None
+    progress: bool = True
+    objective_windows: int = 5
+    env: EnvConfig = field(default_factory=EnvConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+
+def register_schema() -> None:
+    ConfigStore.instance().store(name="lfcs_schema", node=Config)
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range and cross-field checks; raises ConfigError on the first bad key."""
+    checks: list[tuple[str, bool, str]] = [
+        ("num_agents", cfg.num_agents >= 1, "an integer >= 1"),
+        ("iterations", cfg.iterations >= 1, "an integer >= 1"),
+        ("workers", cfg.workers >= 1, "an integer >= 1"),
+        ("checkpoint_every", cfg.checkpoint_every >= 1, "an integer >= 1"),
+        ("objective_windows", cfg.objective_windows >= 1, "an integer >= 1"),
+        ("device", cfg.device in ("cpu", "cuda") or str(cfg.device).startswith("cuda:"), "cpu, cuda or cuda:N"),
+        ("dtype", cfg.dtype in ("float64", "float32"), "float64 or float32"),
+        ("network.num_neurons", cfg.network.num_neurons >= 1, "an integer >= 1"),
+        ("network.readout_gain", math.isfinite(cfg.network.readout_gain), "a finite number"),
+        ("network.input_std", cfg.network.input_std >= 0, "a number >= 0"),
+        ("network.rec_std", cfg.network.rec_std >= 0, "a number >= 0"),
+        ("network.out_std", cfg.network.out_std >= 0, "a number >= 0"),
+        ("network.spike_noise_width", cfg.network.spike_noise_width > 0, "a number > 0"),
+        ("learner.timescale", cfg.learner.timescale in ("fast", "slow"), "fast or slow"),
+        ("learner.n_passes", cfg.learner.n_passes >= 1, "an integer >= 1"),
+        ("learner.eps", cfg.learner.eps > 0, "a number > 0 (inf switches the ratio mask off)"),
+        ("learner.lr", cfg.learner.lr > 0 and math.isfinite(cfg.learner.lr), "a finite number > 0"),
+        ("learner.gamma", 0 < cfg.learner.gamma <= 1, "a number in (0, 1]"),
+        ("learner.adam_eps", cfg.learner.adam_eps > 0, "a number > 0"),
+        ("learner.betas", len(cfg.learner.betas) == 2 and all(0 <= b < 1 for b in cfg.learner.betas),
+         "two numbers in [0, 1)"),
+        ("learner.ref_update_every", cfg.learner.ref_update_every >= 1, "an integer >= 1"),
+    ]
+    for name in ("tau_mem_steps", "tau_syn_steps", "tau_readout_steps"):
+        checks.append((f"network.{name}", cfg.network[name] > 0, "a time constant > 0 (in steps)"))
+    if cfg.env.max_episode_steps is not None:
+        checks.append(("env.max_episode_steps", cfg.env.max_episode_steps >= 2, "null or an integer >= 2"))
+    for key, ok, allowed in checks:
+        if not ok:
+            _fail(key, OmegaConf.select(cfg, key), allowed)
+    if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
+        _fail("device", cfg.device, "cpu (no CUDA device is visible on this machine)")

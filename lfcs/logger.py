@@ -1,0 +1,105 @@
+"""Logging of a run: one TensorBoard run per agent, ``metrics.csv``, and a progress bar.
+
+The tag vocabulary is defined once, here; the README documents it from this table.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summary
+from tqdm.auto import tqdm
+
+# metric key -> (TensorBoard tag, meaning). x-axis of every curve: environment steps of that agent.
+TAGS: dict[str, tuple[str, str]] = {
+    "episodic_return": ("charts/episodic_return", "sum of rewards of the episode"),
+    "reward_mean50": ("charts/reward_mean50", "mean episodic return over the last 50 episodes (METHOD.md §4)"),
+    "episode": ("charts/episode", "episodes completed by the agent (the paper's x-axis)"),
+    "episode_length": ("charts/episode_length", "agent steps in the episode"),
+    "sps": ("charts/SPS", "environment steps per second of wall-clock time, acting and learning"),
+    "mask_fraction": ("lfcs/mask_fraction", "share of replayed steps whose update the ratio mask switched off"),
+    "abs_log_ratio": ("lfcs/abs_log_ratio", "mean |log rho(a_t)| over replayed steps (pi_new vs pi_ref)"),
+    "approx_kl": ("lfcs/approx_kl", "mean (rho - 1) - log rho over replayed steps, a KL(pi_ref||pi_new) estimate"),
+    "firing_rate": ("snn/firing_rate", "spikes per neuron per step while acting"),
+    "w_out_norm": ("weights/w_out_norm", "Frobenius norm of pi_new's read-out weights W_out"),
+}
+CSV_COLUMNS = ["agent", "episode", "env_steps", *[k for k in TAGS if k != "episode"]]
+MAIN_METRIC = "reward_mean50"
+
+
+class RunLogger:
+    def __init__(
+        self,
+        run_dir: Path,
+        num_agents: int,
+        total_episodes: int,
+        done_episodes: int,
+        history: list[dict],
+        hparams: dict,
+        config_text: str,
+        resume_steps: list[int] | None,
+        progress: bool,
+    ):
+        self.run_dir = run_dir
+        self.csv_path = run_dir / "metrics.csv"
+        # A resumed run keeps exactly the rows its checkpoints hold: rows logged after them are dropped.
+        tmp = self.csv_path.with_name("metrics.csv.tmp")
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, CSV_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+        os.replace(tmp, self.csv_path)
+        self._csv_handle = open(self.csv_path, "a", newline="")
+        self._csv = csv.DictWriter(self._csv_handle, CSV_COLUMNS, extrasaction="ignore")
+        self.writers = []
+        for agent in range(num_agents):
+            purge = None if resume_steps is None else resume_steps[agent]
+            writer = SummaryWriter(log_dir=str(run_dir / "tb" / f"agent_{agent}"), purge_step=purge)
+            # HPARAMS in the same event file as the scalars, so the tab lines up with the runs.
+            metric_tags = {TAGS[MAIN_METRIC][0]: 0.0, TAGS["episodic_return"][0]: 0.0}
+            for summary in hparams_summary(hparams, metric_tags):
+                writer.file_writer.add_summary(summary)
+            writer.add_text("config", "```\n" + config_text + "\n```", global_step=0)
+            self.writers.append(writer)
+        self.latest: dict[int, float] = {}
+        self.bar = tqdm(total=total_episodes, initial=done_episodes, unit="ep", disable=not progress, smoothing=0.1)
+
+    def log(self, rows: list[dict]) -> None:
+        for row in rows:
+            writer = self.writers[row["agent"]]
+            for key, (tag, _) in TAGS.items():
+                writer.add_scalar(tag, row[key], global_step=row["env_steps"])
+            self._csv.writerow(row)
+            self.latest[row["agent"]] = row[MAIN_METRIC]
+        self._csv_handle.flush()
+        self.bar.update(len(rows))
+        mean = sum(self.latest.values()) / max(len(self.latest), 1)
+        self.bar.set_postfix({MAIN_METRIC: f"{mean:+.3f}"}, refresh=False)
+
+    def flush(self) -> None:
+        self._csv_handle.flush()
+        for writer in self.writers:
+            writer.flush()
+
+    def close(self) -> None:
+        self.bar.close()
+        self._csv_handle.close()
+        for writer in self.writers:
+            writer.close()
+
+
+def flatten_hparams(cfg: dict, prefix: str = "") -> dict:
+    """Config as flat ``a.b`` keys with TensorBoard-friendly values (numbers, strings, bools)."""
+    flat = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_hparams(value, name + "."))
+        elif isinstance(value, (int, float, str, bool)):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat

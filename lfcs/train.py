@@ -1,0 +1,178 @@
+"""``train(cfg) -> dict``: the whole run, from a composed config to a run directory.
+
+Agents are split into ``workers`` groups; each group trains in lockstep in its own process (or in this one when
+``workers == 1``) and sends its metric rows here, where they are logged. Everything goes under the run directory:
+``config.yaml``, ``metrics.csv``, ``tb/agent_<b>/``, ``checkpoints/``, ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import signal
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lfcs.agents import WINDOW, AgentGroup, checkpoint_path
+from lfcs.config import validate
+from lfcs.logger import CSV_COLUMNS, RunLogger, flatten_hparams
+from lfcs.rundir import prepare_run_dir
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def agent_groups(num_agents: int, workers: int) -> list[list[int]]:
+    """Contiguous, nearly equal groups of agent ids, one per worker process."""
+    workers = min(workers, num_agents)
+    size, extra = divmod(num_agents, workers)
+    groups, start = [], 0
+    for w in range(workers):
+        end = start + size + (1 if w < extra else 0)
+        groups.append(list(range(start, end)))
+        start = end
+    return groups
+
+
+def run_group(cfg: DictConfig, agent_ids: list[int], run_dir: Path, emit, should_stop) -> int:
+    """Train one group to ``cfg.iterations`` episodes (resuming from its checkpoint); returns episodes done."""
+    group = AgentGroup(cfg, agent_ids)
+    path = checkpoint_path(run_dir, agent_ids)
+    if path.exists():
+        from lfcs import checkpoint
+
+        group.load(checkpoint.load(path))
+    while group.episode < cfg.iterations:
+        emit(group.run_episode())
+        finished = group.episode >= cfg.iterations
+        if finished or group.episode % cfg.checkpoint_every == 0 or should_stop():
+            group.save(run_dir)
+        if should_stop() and not finished:
+            break
+    return group.episode
+
+
+def _worker(cfg_yaml: str, agent_ids: list[int], run_dir: str, queue, stop) -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop, through `stop`
+    torch.set_num_threads(1)
+    cfg = OmegaConf.create(cfg_yaml)
+    try:
+        run_group(cfg, agent_ids, Path(run_dir), lambda rows: queue.put(("rows", rows)), stop.is_set)
+        queue.put(("done", None))
+    except Exception as exc:  # reported to the parent, which stops the run
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop checkpoints at the end of the current episode and returns."""
+
+    def __init__(self):
+        self.flag = False
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in STOP_SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.flag = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def train(cfg: DictConfig) -> dict:
+    validate(cfg)
+    run_dir, cfg, history = prepare_run_dir(cfg)
+    groups = agent_groups(cfg.num_agents, cfg.workers)
+    done = sum(len(rows) for rows in history.values())
+    steps = [int(history[b][-1]["env_steps"]) if history.get(b) else 0 for b in range(cfg.num_agents)]
+    logger = RunLogger(
+        run_dir,
+        cfg.num_agents,
+        cfg.num_agents * cfg.iterations,
+        done,
+        [row for b in sorted(history) for row in history[b]],
+        flatten_hparams(OmegaConf.to_container(cfg, resolve=True)),
+        OmegaConf.to_yaml(cfg, resolve=True),
+        steps if done else None,
+        cfg.progress,
+    )
+    interrupted = False
+    try:
+        with _StopRequest() as stop:
+            if len(groups) == 1:
+                torch.set_num_threads(1)
+                run_group(cfg, groups[0], run_dir, logger.log, lambda: stop.flag)
+            else:
+                _run_workers(cfg, groups, run_dir, logger, stop)
+            interrupted = stop.flag
+    finally:
+        logger.close()
+    summary = summarize(run_dir / "metrics.csv", cfg)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if interrupted:
+        print(f"stopped on request; resume with: python scripts/train.py resume={run_dir}")
+    return summary
+
+
+def _run_workers(cfg: DictConfig, groups: list[list[int]], run_dir: Path, logger: RunLogger, stop) -> None:
+    ctx = mp.get_context("spawn")
+    queue, stop_event = ctx.Queue(), ctx.Event()
+    cfg_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+    procs = [ctx.Process(target=_worker, args=(cfg_yaml, g, str(run_dir), queue, stop_event)) for g in groups]
+    for proc in procs:
+        proc.start()
+    running, error = len(procs), None
+    try:
+        while running:
+            if stop.flag:
+                stop_event.set()
+            try:
+                kind, payload = queue.get(timeout=0.5)
+            except Exception:  # queue.Empty: check that the workers are alive
+                if not any(p.is_alive() for p in procs):
+                    error = error or "a worker process died"
+                    break
+                continue
+            if kind == "rows":
+                logger.log(payload)
+            elif kind == "done":
+                running -= 1
+            else:
+                error, running = payload, running - 1
+                stop_event.set()
+    finally:
+        stop_event.set()
+        for proc in procs:
+            proc.join()
+    if error:
+        raise RuntimeError(error)
+
+
+def summarize(metrics_csv: Path, cfg: DictConfig) -> dict:
+    """The run's objective: METHOD.md §4 metric over the last ``objective_windows`` windows, mean over agents."""
+    import csv
+
+    per_agent: dict[int, list[tuple[int, float]]] = {}
+    with open(metrics_csv) as handle:
+        for row in csv.DictReader(handle):
+            per_agent.setdefault(int(float(row["agent"])), []).append(
+                (int(float(row["episode"])), float(row["reward_mean50"]))
+            )
+    finals = []
+    for rows in per_agent.values():
+        windows = [value for episode, value in rows if episode % WINDOW == 0] or [rows[-1][1]]
+        tail = windows[-cfg.objective_windows:]
+        finals.append(sum(tail) / len(tail))
+    objective = sum(finals) / len(finals) if finals else float("nan")
+    return {
+        "objective": objective,
+        "final_reward_per_agent": finals,
+        "episodes_per_agent": {a: len(r) for a, r in per_agent.items()},
+        "columns": CSV_COLUMNS,
+    }
