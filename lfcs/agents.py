@@ -30,8 +30,10 @@ class NonFiniteError(FloatingPointError):
 def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
     """(obs_dim, num_actions), or a ConfigError if the env does not fit the network."""
     if not isinstance(env.action_space, gym.spaces.Discrete):
-        raise ConfigError(f"env.id={env_id!r} is not allowed: its action space is "
-                          f"{type(env.action_space).__name__}, lfcs needs Discrete")
+        raise ConfigError(
+            f"env.id={env_id!r} is not allowed: its action space is "
+            f"{type(env.action_space).__name__}, lfcs needs Discrete"
+        )
     obs = env.observation_space
     if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
         raise ConfigError(f"env.id={env_id!r} is not allowed: its observation space is {obs}, lfcs needs a 1-D Box")
@@ -52,7 +54,12 @@ class AgentGroup:
         self.horizon = episode_horizon(self.envs[0])
         network = OmegaConf.to_container(cfg.network, resolve=True)
         self.new_policy = build_policy(
-            self.generators, obs_dim, num_actions, **network, learn_rec=cfg.learner.learn_rec, dtype=dtype,
+            self.generators,
+            obs_dim,
+            num_actions,
+            **network,
+            learn_rec=cfg.learner.learn_rec,
+            dtype=dtype,
             device=device,
         )
         self.ref_policy = self.new_policy.clone()
@@ -82,7 +89,7 @@ class AgentGroup:
         elapsed = time.perf_counter() - start
         steps_before = self.env_steps
         self.episode += 1
-        returns = self.history[-(WINDOW - 1):, :, CSV_COLUMNS.index("episodic_return")]
+        returns = self.history[-(WINDOW - 1) :, :, CSV_COLUMNS.index("episodic_return")]
         rows = []
         for i, agent in enumerate(self.agent_ids):
             recent = returns[:, i].tolist() + [values["episodic_return"][i]]

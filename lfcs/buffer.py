@@ -54,9 +54,7 @@ class EpisodeBuffer:
         )
 
 
-def advantages_from_rewards(
-    rewards: torch.Tensor, gamma: float, values: torch.Tensor | None = None
-) -> torch.Tensor:
+def advantages_from_rewards(rewards: torch.Tensor, gamma: float, values: torch.Tensor | None = None) -> torch.Tensor:
     """A_t = r_{t-1} - V_{t-1} + gamma V_t with A_0 = 0; rewards and values (T, B) -> (T, B).
 
     With no critic (V = 0, the published run) this is the previous step's reward.

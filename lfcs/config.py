@@ -91,7 +91,11 @@ def validate(cfg: DictConfig) -> None:
         ("workers", cfg.workers >= 1, "an integer >= 1"),
         ("checkpoint_every", cfg.checkpoint_every >= 1, "an integer >= 1"),
         ("objective_windows", cfg.objective_windows >= 1, "an integer >= 1"),
-        ("device", cfg.device in ("cpu", "cuda") or str(cfg.device).startswith("cuda:"), "cpu, cuda or cuda:N"),
+        (
+            "device",
+            cfg.device in ("cpu", "cuda") or str(cfg.device).startswith("cuda:"),
+            "cpu, cuda or cuda:N",
+        ),
         ("dtype", cfg.dtype in ("float64", "float32"), "float64 or float32"),
         ("network.num_neurons", cfg.network.num_neurons >= 1, "an integer >= 1"),
         ("network.readout_gain", math.isfinite(cfg.network.readout_gain), "a finite number"),
@@ -105,8 +109,11 @@ def validate(cfg: DictConfig) -> None:
         ("learner.lr", cfg.learner.lr > 0 and math.isfinite(cfg.learner.lr), "a finite number > 0"),
         ("learner.gamma", 0 < cfg.learner.gamma <= 1, "a number in (0, 1]"),
         ("learner.adam_eps", cfg.learner.adam_eps > 0, "a number > 0"),
-        ("learner.betas", len(cfg.learner.betas) == 2 and all(0 <= b < 1 for b in cfg.learner.betas),
-         "two numbers in [0, 1)"),
+        (
+            "learner.betas",
+            len(cfg.learner.betas) == 2 and all(0 <= b < 1 for b in cfg.learner.betas),
+            "two numbers in [0, 1)",
+        ),
         ("learner.ref_update_every", cfg.learner.ref_update_every >= 1, "an integer >= 1"),
     ]
     for name in ("tau_mem_steps", "tau_syn_steps", "tau_readout_steps"):

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 
 from lfcs.buffer import EpisodeBuffer
-from lfcs.neurons import NeuronState, policy_probs, pseudo_derivative
+from lfcs.neurons import pseudo_derivative
 from lfcs.policy import SpikingPolicy
 
 SMOOTH_FLOOR = 0.01  # smooth(u) = (u + 0.01) / 1.03 keeps the ratio finite for tiny probabilities
@@ -103,6 +103,16 @@ class LfcsLearner:
             self.params += list(new_policy.w_rec.unbind(0))
         adam = dict(lr=lr, betas=tuple(betas), eps=adam_eps, maximize=True)
         self.optimizer = torch.optim.Adam(self.params, **adam, **_fastest_adam_impl(new_policy.w_out))
+        # Gradients live in persistent buffers whose per-agent views are the params' .grad: a step writes D
+        # into them in place and calls optimizer.step(), with no per-agent Python work.
+        self.grad_out = torch.zeros_like(new_policy.w_out)
+        self._grads = list(self.grad_out.unbind(0))
+        if self.learn_rec:
+            self.grad_rec = torch.zeros_like(new_policy.w_rec)
+            self._grads += list(self.grad_rec.unbind(0))
+        for param, grad in zip(self.params, self._grads):
+            param.grad = grad
+        self._all_active = False
 
     # -- replay ------------------------------------------------------------------------------------------------
     def learn(
@@ -119,6 +129,7 @@ class LfcsLearner:
         # Steps t = 0 .. len-2 of each agent are replayed; later entries are padding.
         steps = torch.arange(buffer.horizon - 1, device=buffer.lengths.device)
         active = (steps.unsqueeze(1) < (buffer.lengths - 1).unsqueeze(0)).to(buffer.obs.dtype)  # (T-1, B)
+        self._all_active = bool(active.all())  # the common case: every agent played the full horizon
         totals, record = None, None
         for k in range(self.n_passes):
             uniforms = None if traces is not None else self._spike_uniforms(buffer, generators)
@@ -129,23 +140,26 @@ class LfcsLearner:
         return {key: value / n for key, value in totals.items()}, record
 
     def _replay_pass(self, buf, traces, active, uniforms, record):
+        """One pass over t = 0 .. T-2. Shapes keep a trailing singleton so that no step needs a reshape:
+        probabilities and ratios are (B, O, 1), read-outs (B, 1, N), so E += coef r^T is one baddbmm."""
         new = self.new_policy
-        w_out, w_rec = new.w_out, new.w_rec
-        num_actions = w_out.shape[1]
-        onehot = torch.nn.functional.one_hot(buf.actions, num_actions).to(w_out.dtype)  # (T, B, O)
-        smooth_ref = smooth(buf.ref_probs)  # (T, B, O)
-        adv = buf.advantages[:-1] * active  # (T-1, B): padding contributes nothing
-        all_active = bool(active.all())
+        w_out, w_rec, gain = new.w_out, new.w_rec, new.params.readout_gain
+        onehot = torch.nn.functional.one_hot(buf.actions, w_out.shape[1]).to(w_out.dtype).unsqueeze(-1)
+        inv_smooth_ref = 1.0 / smooth(buf.ref_probs).unsqueeze(-1)  # (T, B, O, 1)
+        taken = buf.actions.view(*buf.actions.shape, 1, 1)  # (T, B, 1, 1)
+        adv = (buf.advantages[:-1] * active).view(*active.shape, 1, 1)  # (T-1, B, 1, 1); padding gives 0
+        lo, hi = 1.0 - self.eps, 1.0 + self.eps
+        use_mask = self.eps != float("inf")
         elig_out = torch.zeros_like(w_out)  # E_out (B, O, N)
-        grad_out = torch.zeros_like(w_out)  # D_out (slow mode: summed over the pass)
-        elig_rec = grad_rec = rec_sum = None
+        if not self.fast:
+            self.grad_out.zero_()  # D_out, summed over the pass
+        elig_rec = rec_sum = None
         if self.compute_rec:
-            elig_rec, grad_rec, rec_sum = (torch.zeros_like(w_rec) for _ in range(3))
+            elig_rec, rec_sum = torch.zeros_like(w_rec), torch.zeros_like(w_rec)
+            if self.learn_rec and not self.fast:
+                self.grad_rec.zero_()
         state = new.initial_state() if traces is None else None
-        masked = torch.zeros_like(adv[0])
-        abs_log_ratio = torch.zeros_like(adv[0])
-        approx_kl = torch.zeros_like(adv[0])
-        probs_log, mask_log = [], []
+        probs_log, ratio_log, mask_log = [], [], []
         for t in range(buf.horizon - 1):
             if traces is None:
                 spikes_u = None if uniforms is None else uniforms[t]
@@ -153,42 +167,48 @@ class LfcsLearner:
                 readout, presyn = state.r, state.p
             else:
                 readout, v_pre, presyn = traces.r[t], _at(traces.v_pre, t), _at(traces.p, t)
-            probs = policy_probs(w_out, readout, new.params.readout_gain)  # (B, O)
-            rho = smooth(probs) / smooth_ref[t]  # (B, O)
-            rho_taken = rho.gather(1, buf.actions[t].unsqueeze(1)).squeeze(1)  # (B,)
-            mask = ((rho_taken > 1.0 - self.eps) & (rho_taken < 1.0 + self.eps)).to(probs.dtype)
-            weight = rho * mask.unsqueeze(1)  # (B, O)
-            # D += A_t E_{t-1}: the reward that followed a_{t-1} meets the trace up to t-1.
-            step_grad_out = elig_out * adv[t].view(-1, 1, 1)
-            coef_out = (onehot[t] - probs) * weight  # (B, O)
-            elig_out = torch.baddbmm(elig_out, coef_out.unsqueeze(2), readout.unsqueeze(1), beta=self.gamma)
-            step_grad_rec = None
-            if self.compute_rec:
-                step_grad_rec = elig_rec * adv[t].view(-1, 1, 1)
-                rec_sum += step_grad_rec
-                coef_rec = (onehot[t] - smooth(probs)) * weight  # (B, O)
-                post = torch.bmm(w_out.transpose(1, 2), coef_rec.unsqueeze(2)).squeeze(2)  # (B, N)
-                post = post * pseudo_derivative(v_pre)
-                elig_rec = torch.baddbmm(elig_rec, post.unsqueeze(2), presyn.unsqueeze(1), beta=self.gamma)
-            if self.fast:
-                self._adam_step(step_grad_out, step_grad_rec, None if all_active else active[t])
+            readout = readout.unsqueeze(1)  # (B, 1, N)
+            probs = torch.softmax(torch.bmm(w_out, readout.transpose(1, 2)) * gain, dim=1)  # (B, O, 1)
+            rho = smooth(probs) * inv_smooth_ref[t]  # (B, O, 1)
+            rho_taken = rho.gather(1, taken[t])  # (B, 1, 1)
+            if use_mask:
+                mask = ((rho_taken > lo) & (rho_taken < hi)).to(probs.dtype)
+                weight = rho * mask
             else:
-                grad_out += step_grad_out
-                if step_grad_rec is not None:
-                    grad_rec += step_grad_rec
-            masked += (1.0 - mask) * active[t]
-            log_rho = torch.log(rho_taken)
-            abs_log_ratio += log_rho.abs() * active[t]
-            approx_kl += ((rho_taken - 1.0) - log_rho) * active[t]
+                mask, weight = torch.ones_like(rho_taken), rho
+            # D += A_t E_{t-1}: the reward that followed a_{t-1} meets the trace up to t-1.
+            if self.fast:
+                torch.mul(elig_out, adv[t], out=self.grad_out)
+            else:
+                self.grad_out.addcmul_(elig_out, adv[t])
+            elig_out = torch.baddbmm(elig_out, (onehot[t] - probs) * weight, readout, beta=self.gamma)
+            if self.compute_rec:
+                step_grad_rec = elig_rec * adv[t]
+                rec_sum += step_grad_rec
+                if self.learn_rec:
+                    self.grad_rec.copy_(step_grad_rec) if self.fast else self.grad_rec.add_(step_grad_rec)
+                coef_rec = (onehot[t] - smooth(probs)) * weight  # (B, O, 1)
+                post = torch.bmm(w_out.transpose(1, 2), coef_rec) * pseudo_derivative(v_pre).unsqueeze(2)
+                elig_rec = torch.baddbmm(elig_rec, post, presyn.unsqueeze(1), beta=self.gamma)  # (B, N, N)
+            if self.fast:
+                self._adam_step(active[t])
+            ratio_log.append(rho_taken)
+            mask_log.append(mask)
             if record:
                 probs_log.append(probs)
-                mask_log.append(mask)
         if not self.fast:
-            self._adam_step(grad_out, grad_rec if self.learn_rec else None, (active.sum(0) > 0).to(adv.dtype))
-        stats = {"mask_fraction": masked, "abs_log_ratio": abs_log_ratio, "approx_kl": approx_kl}
+            self._adam_step((active.sum(0) > 0).to(active.dtype))
+        ratios = torch.stack(ratio_log).view(active.shape)  # (T-1, B)
+        masks = torch.stack(mask_log).view(active.shape)
+        log_ratio = torch.log(ratios)
+        stats = {
+            "mask_fraction": _sum_over_time((1.0 - masks) * active),
+            "abs_log_ratio": _sum_over_time(log_ratio.abs() * active),
+            "approx_kl": _sum_over_time(((ratios - 1.0) - log_ratio) * active),
+        }
         rec = None
         if record:
-            rec = PassRecord(torch.stack(probs_log), torch.stack(mask_log), rec_sum)
+            rec = PassRecord(torch.stack(probs_log).squeeze(-1), masks, rec_sum)
         return stats, rec
 
     def _spike_uniforms(self, buf: EpisodeBuffer, generators: list[torch.Generator] | None) -> torch.Tensor | None:
@@ -200,18 +220,20 @@ class LfcsLearner:
         u = [torch.rand(shape, generator=g, dtype=torch.float64) for g in generators]
         return torch.stack(u, dim=1).to(buf.obs)  # (T, B, N)
 
-    def _adam_step(self, grad_out, grad_rec, active) -> None:
-        """One Adam ascent step. ``active`` (B,) or None (all agents); inactive agents keep weights and moments."""
-        grads = list(grad_out.unbind(0))
-        if self.learn_rec:
-            grads += list(grad_rec.unbind(0)) if grad_rec is not None else [None] * len(grads)
-        keep = None if active is None else active.bool().tolist()
-        num_agents = grad_out.shape[0]
-        for i, (param, grad) in enumerate(zip(self.params, grads)):
-            param.grad = grad if keep is None or keep[i % num_agents] else None
+    def _adam_step(self, active: torch.Tensor) -> None:
+        """One Adam ascent step on the gradients in ``grad_out`` / ``grad_rec``.
+
+        active: (B,) 0/1. Agents at 0 sit this step out (their episode ended earlier): weights and moments stay.
+        """
+        if self._all_active or bool(active.all()):
+            self.optimizer.step()
+            return
+        keep = active.bool().tolist() * (len(self.params) // len(active))
+        for param, grad, on in zip(self.params, self._grads, keep):
+            param.grad = grad if on else None
         self.optimizer.step()
-        for param in self.params:
-            param.grad = None
+        for param, grad in zip(self.params, self._grads):
+            param.grad = grad
 
     # -- end of episode ----------------------------------------------------------------------------------------
     def end_episode(self, episode: int) -> None:
@@ -219,8 +241,9 @@ class LfcsLearner:
         if episode <= 0:
             return
         if self.trailing_zero_step:
-            zero = torch.zeros_like(self.new_policy.w_out)
-            self._adam_step(zero, torch.zeros_like(self.new_policy.w_rec) if self.learn_rec else None, None)
+            for grad in self._grads:
+                grad.zero_()
+            self.optimizer.step()
         if episode % self.ref_update_every == 0:
             self.ref_policy.load_state_dict(self.new_policy.state_dict())
 
@@ -228,6 +251,11 @@ class LfcsLearner:
     def adam_state(self, agent: int) -> dict[str, torch.Tensor]:
         """One agent's Adam moments of W_out in torch's maximize convention (exp_avg holds the moment of -D)."""
         return self.optimizer.state.get(self.params[agent], {})
+
+
+def _sum_over_time(x: torch.Tensor) -> torch.Tensor:
+    """(T, B) -> (B,), summing each agent's contiguous row: the result does not depend on B."""
+    return x.t().contiguous().sum(dim=1)
 
 
 def _at(x: torch.Tensor | None, t: int) -> torch.Tensor | None:

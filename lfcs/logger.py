@@ -16,13 +16,22 @@ from tqdm.auto import tqdm
 # metric key -> (TensorBoard tag, meaning). x-axis of every curve: environment steps of that agent.
 TAGS: dict[str, tuple[str, str]] = {
     "episodic_return": ("charts/episodic_return", "sum of rewards of the episode"),
-    "reward_mean50": ("charts/reward_mean50", "mean episodic return over the last 50 episodes (METHOD.md §4)"),
+    "reward_mean50": (
+        "charts/reward_mean50",
+        "mean episodic return over the last 50 episodes (METHOD.md §4)",
+    ),
     "episode": ("charts/episode", "episodes completed by the agent (the paper's x-axis)"),
     "episode_length": ("charts/episode_length", "agent steps in the episode"),
     "sps": ("charts/SPS", "environment steps per second of wall-clock time, acting and learning"),
-    "mask_fraction": ("lfcs/mask_fraction", "share of replayed steps whose update the ratio mask switched off"),
+    "mask_fraction": (
+        "lfcs/mask_fraction",
+        "share of replayed steps whose update the ratio mask switched off",
+    ),
     "abs_log_ratio": ("lfcs/abs_log_ratio", "mean |log rho(a_t)| over replayed steps (pi_new vs pi_ref)"),
-    "approx_kl": ("lfcs/approx_kl", "mean (rho - 1) - log rho over replayed steps, a KL(pi_ref||pi_new) estimate"),
+    "approx_kl": (
+        "lfcs/approx_kl",
+        "mean (rho - 1) - log rho over replayed steps, a KL(pi_ref||pi_new) estimate",
+    ),
     "firing_rate": ("snn/firing_rate", "spikes per neuron per step while acting"),
     "w_out_norm": ("weights/w_out_norm", "Frobenius norm of pi_new's read-out weights W_out"),
 }

@@ -11,7 +11,14 @@ import copy
 import torch
 from torch import nn
 
-from lfcs.neurons import NeuronParams, NeuronState, initial_state, make_neuron_params, network_step, policy_probs
+from lfcs.neurons import (
+    NeuronParams,
+    NeuronState,
+    initial_state,
+    make_neuron_params,
+    network_step,
+    policy_probs,
+)
 
 
 class SpikingPolicy(nn.Module):

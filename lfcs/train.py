@@ -167,7 +167,7 @@ def summarize(metrics_csv: Path, cfg: DictConfig) -> dict:
     finals = []
     for rows in per_agent.values():
         windows = [value for episode, value in rows if episode % WINDOW == 0] or [rows[-1][1]]
-        tail = windows[-cfg.objective_windows:]
+        tail = windows[-cfg.objective_windows :]
         finals.append(sum(tail) / len(tail))
     objective = sum(finals) / len(finals) if finals else float("nan")
     return {

@@ -1,0 +1,45 @@
+"""Shared helpers: compose the real Hydra config exactly as scripts/train.py does."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from lfcs.config import register_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = ROOT.parent / "shared" / "golden"
+register_schema()
+torch.set_num_threads(1)
+
+# Small, quick settings for tests that run whole episodes.
+SMALL = ["network.num_neurons=40", "progress=false"]
+
+
+def make_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def read_metrics(path: Path, drop=("sps",)) -> list[dict]:
+    with open(path) as handle:
+        return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(handle)]
+
+
+def run_script(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+
+
+@pytest.fixture
+def cfg_factory():
+    return make_cfg
