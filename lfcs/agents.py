@@ -40,6 +40,23 @@ def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
     return int(obs.shape[0]), int(env.action_space.n)
 
 
+def probe_env(cfg: DictConfig) -> None:
+    """Build one env of the config and check it fits, before anything is written (ConfigError otherwise)."""
+    try:
+        env = make_env(cfg.env.id, cfg.env.max_episode_steps, cfg.env.kwargs)
+    except gym.error.Error as exc:
+        raise ConfigError(f"env.id={cfg.env.id!r} is not allowed: {' '.join(str(exc).split())}") from exc
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs={dict(cfg.env.kwargs)} is not allowed: {exc}") from exc
+    try:
+        check_spaces(env, cfg.env.id)
+        episode_horizon(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    finally:
+        env.close()
+
+
 def checkpoint_path(run_dir: Path, agent_ids: list[int]) -> Path:
     return run_dir / "checkpoints" / f"agents_{agent_ids[0]}-{agent_ids[-1]}.pt"
 

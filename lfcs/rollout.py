@@ -27,7 +27,7 @@ def make_env(env_id: str, max_episode_steps: int | None = None, kwargs: dict | N
 def episode_horizon(env: gym.Env) -> int:
     """T, the most steps an episode can last (the buffer's time axis)."""
     if env.spec is None or env.spec.max_episode_steps is None:
-        raise ValueError("env.max_episode_steps: the env has no step limit; set env.max_episode_steps")
+        raise ValueError("env.max_episode_steps=None is not allowed: the env has no step limit of its own; set one")
     return int(env.spec.max_episode_steps)
 
 

@@ -56,8 +56,14 @@ def checkpoint_files(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "checkpoints").glob("agents_*.pt"))
 
 
-def prepare_run_dir(cfg: DictConfig) -> tuple[Path, DictConfig, dict[int, list[dict]]]:
-    """Pick the run directory, check it against the config, and return the metric rows already checkpointed."""
+def prepare_run_dir(
+    cfg: DictConfig, command_line: list[str] | None = None
+) -> tuple[Path, DictConfig, dict[int, list[dict]]]:
+    """Pick the run directory, check it against the config, and return the metric rows already checkpointed.
+
+    command_line: the overrides the user typed (Hydra app), so that an explicit resume can refuse the ones that
+    contradict the stored run; None compares the whole configuration instead.
+    """
     target = _resume_target(cfg)
     run_dir = target if isinstance(target, Path) else _output_dir(cfg)
     if target and not run_dir.is_dir():
@@ -66,15 +72,26 @@ def prepare_run_dir(cfg: DictConfig) -> tuple[Path, DictConfig, dict[int, list[d
     if target and not files:
         raise ConfigError(f"resume={cfg.resume!r} is not allowed: {run_dir} holds no checkpoint")
     stored_path = run_dir / "config.yaml"
+    if not stored_path.exists() and any((run_dir / name).exists() for name in ("metrics.csv", "tb", "checkpoints")):
+        raise ConfigError(
+            f"run_dir={str(run_dir)!r} is not allowed: it holds files of something that is not an lfcs run"
+        )
     if stored_path.exists():
         stored = OmegaConf.load(stored_path)
-        if target:
-            # An explicit resume continues the stored run; only the RESUMABLE_KEYS come from the command line.
-            keep = {key: cfg[key] for key in RESUMABLE_KEYS}
-            cfg = OmegaConf.merge(stored, keep)
-            OmegaConf.set_struct(cfg, True)
+        requested = cfg
+        if target and command_line is not None:
+            # An explicit resume continues the stored run. Keys typed on the command line must agree with it
+            # (RESUMABLE_KEYS may change); every other key comes from the stored configuration.
+            resumed = OmegaConf.merge(stored, {key: cfg[key] for key in RESUMABLE_KEYS})
+            requested = resumed.copy()
+            for override in command_line:
+                key = override.lstrip("+~").split("=", 1)[0]
+                value = OmegaConf.select(cfg, key, default=None)
+                if "=" in override and key.split(".")[0] not in RESUMABLE_KEYS and value is not None:
+                    OmegaConf.update(requested, key, value, merge=False, force_add=True)
+            cfg = resumed
         diff = _first_difference(
-            OmegaConf.to_container(stored, resolve=True), OmegaConf.to_container(cfg, resolve=True)
+            OmegaConf.to_container(stored, resolve=True), OmegaConf.to_container(requested, resolve=True)
         )
         if diff:
             key, old, new = diff

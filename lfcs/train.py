@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import signal
+import time
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lfcs.agents import WINDOW, AgentGroup, checkpoint_path
+from lfcs.agents import WINDOW, AgentGroup, checkpoint_path, probe_env
 from lfcs.config import validate
 from lfcs.logger import CSV_COLUMNS, RunLogger, flatten_hparams
 from lfcs.rundir import prepare_run_dir
@@ -85,9 +86,17 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
+def _command_line_overrides() -> list[str] | None:
+    """The overrides given on the command line (inside a Hydra app), else None."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+
+
 def train(cfg: DictConfig) -> dict:
     validate(cfg)
-    run_dir, cfg, history = prepare_run_dir(cfg)
+    probe_env(cfg)
+    run_dir, cfg, history = prepare_run_dir(cfg, _command_line_overrides())
     groups = agent_groups(cfg.num_agents, cfg.workers)
     done = sum(len(rows) for rows in history.values())
     steps = [int(history[b][-1]["env_steps"]) if history.get(b) else 0 for b in range(cfg.num_agents)]
@@ -102,7 +111,7 @@ def train(cfg: DictConfig) -> dict:
         steps if done else None,
         cfg.progress,
     )
-    interrupted = False
+    interrupted, started = False, time.perf_counter()
     try:
         with _StopRequest() as stop:
             if len(groups) == 1:
@@ -114,6 +123,7 @@ def train(cfg: DictConfig) -> dict:
     finally:
         logger.close()
     summary = summarize(run_dir / "metrics.csv", cfg)
+    summary["wall_clock_s"] = time.perf_counter() - started  # of this invocation (a resume counts its own)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     if interrupted:
         print(f"stopped on request; resume with: python scripts/train.py resume={run_dir}")
