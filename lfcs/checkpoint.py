@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from typing import Any
 import torch
 
 FORMAT = "lfcs-checkpoint-v1"
+# Fault injection for the crash tests: SIGKILL this process at the Nth checkpoint write, after the temporary file
+# is complete and before the rename (the worst moment). Unset in normal use.
+KILL_BEFORE_RENAME_ENV = "LFCS_FAULT_KILL_BEFORE_RENAME"
+_writes = 0
 
 
 class CheckpointError(RuntimeError):
@@ -28,6 +33,7 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
         torch.save({"format": FORMAT, **obj}, handle)
         handle.flush()
         os.fsync(handle.fileno())
+    _maybe_inject_kill()
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -36,14 +42,24 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
         os.close(dir_fd)
 
 
+def _maybe_inject_kill() -> None:
+    global _writes
+    _writes += 1
+    if os.environ.get(KILL_BEFORE_RENAME_ENV) == str(_writes):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is damaged
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated (not a complete torch archive)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"refused to load {path}: it holds more than tensors and plain data ({first})") from exc
+        raise CheckpointError(
+            f"refused to load {path}: it holds objects other than tensors and plain data, and loading them could run code"
+        ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__})") from exc
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:

@@ -20,8 +20,9 @@ from lfcs.agents import NonFiniteError
 from lfcs.checkpoint import CheckpointError
 from lfcs.config import ConfigError
 
-USER_ERRORS = (ConfigError, CheckpointError, NonFiniteError)
+USER_ERRORS = (ConfigError, CheckpointError)
 EXIT_USAGE = 2
+EXIT_NON_FINITE = 3
 
 
 def _user_overrides(argv: list[str]) -> list[str] | None:
@@ -43,6 +44,15 @@ def _allowed_keys(conf_dir: Path, key: str) -> str:
 def explain(exc: BaseException, overrides: list[str], conf_dir: Path) -> str:
     """One line for a Hydra/OmegaConf composition error."""
     text = str(exc)
+    if "override_grammar" in text or "mismatched input" in text:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parser = OverridesParser.create()
+        for override in overrides:
+            try:
+                parser.parse_override(override)
+            except Exception as bad:  # the grammar's own error types
+                return f"{override} is not allowed: cannot parse it ({str(bad).splitlines()[0]})"
     cause = exc.__cause__ or exc.__context__
     cause_text = str(cause) if cause is not None else ""
     values = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
@@ -83,4 +93,6 @@ def run_guarded(fn: Callable[[], float]) -> float:
         return fn()
     except USER_ERRORS as exc:
         fail(" ".join(str(exc).split()))
+    except NonFiniteError as exc:
+        fail(" ".join(str(exc).split()), EXIT_NON_FINITE)
     raise AssertionError("unreachable")

@@ -65,7 +65,8 @@ class RunLogger:
         self._csv = csv.DictWriter(self._csv_handle, CSV_COLUMNS, extrasaction="ignore")
         self.writers = []
         for agent in range(num_agents):
-            purge = None if resume_steps is None else resume_steps[agent]
+            # Steps after the checkpoint (logged by a run that died later) are dropped by TensorBoard.
+            purge = None if resume_steps is None else resume_steps[agent] + 1
             writer = SummaryWriter(log_dir=str(run_dir / "tb" / f"agent_{agent}"), purge_step=purge)
             # HPARAMS in the same event file as the scalars, so the tab lines up with the runs.
             metric_tags = {TAGS[MAIN_METRIC][0]: 0.0, TAGS["episodic_return"][0]: 0.0}

@@ -105,7 +105,7 @@ def train(cfg: DictConfig) -> dict:
         cfg.num_agents,
         cfg.num_agents * cfg.iterations,
         done,
-        [row for b in sorted(history) for row in history[b]],
+        sorted((row for rows in history.values() for row in rows), key=lambda r: (r["episode"], r["agent"])),
         flatten_hparams(OmegaConf.to_container(cfg, resolve=True)),
         OmegaConf.to_yaml(cfg, resolve=True),
         steps if done else None,
