@@ -58,8 +58,7 @@ def load(path: Path) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain data "
-            "(loading them could run code)"
+            f"refused to load {path}: it holds objects other than tensors and plain data (loading them could run code)"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__})") from exc

@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lfcs import train
-from lfcs.cli import precheck, run_guarded
+from lfcs.cli import precheck, prepare_sweep_storage, run_guarded
 from lfcs.config import register_schema
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -21,4 +21,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     precheck(sys.argv[1:], CONF_DIR)
+    prepare_sweep_storage(sys.argv[1:], CONF_DIR)
     main()
