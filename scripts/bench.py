@@ -4,7 +4,7 @@ Measures, in one run, with the same env construction and the same split of agent
 ``train`` (``lfcs.train.agent_groups``, one torch thread per process):
   (a) env only: the exact Pong-100 protocol (reset, 1 + 20 NOOPs, 100 steps) with random actions;
   (b) training: lf-cs (fast, 2 passes, N = 500), acting and learning;
-  (c) the same for a single agent in one process.
+  (c) the same for a single agent in one process; (d) for 10 agents in one process (and its peak memory).
 Steady state only: each process plays one untimed warm-up episode first. The last line is one JSON object.
 """
 
@@ -105,7 +105,8 @@ def main() -> None:
     print(f"(b) lf-cs training  {training['episodes_per_s']:7.2f} episodes/s", flush=True)
     single = measure("train", [[0]], 2 * args.episodes, overrides)
     print(f"(c) one agent       {single['episodes_per_s']:7.2f} episodes/s", flush=True)
-    ten = measure("train", [list(range(10))], 2, overrides)
+    ten = measure("train", [list(range(10))], args.episodes, overrides)
+    print(f"(d) 10 agents, one process {ten['episodes_per_s']:7.2f} episodes/s", flush=True)
     fig1c_episodes = 2 * 10 * 2500
     result = {
         "env_only_episodes_per_s": round(env_only["episodes_per_s"], 3),
@@ -113,6 +114,7 @@ def main() -> None:
         "efficiency": round(training["episodes_per_s"] / env_only["episodes_per_s"], 3),
         "single_agent_episodes_per_s": round(single["episodes_per_s"], 3),
         "single_agent_speedup_vs_authors": round(single["episodes_per_s"] / AUTHORS_EPISODES_PER_S, 2),
+        "ten_agents_one_process_episodes_per_s": round(ten["episodes_per_s"], 3),
         "fig1c_minutes_estimate": round(fig1c_episodes / training["episodes_per_s"] / 60, 1),
         "peak_mib_10_agents_one_process": round(ten["peak_mib_per_process"], 1),
         "peak_mib_training_total": round(training["peak_mib_total"], 1),
