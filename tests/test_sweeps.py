@@ -16,7 +16,10 @@ QUICK = ["iterations=2", "num_agents=1", "network.num_neurons=20", "progress=fal
 
 
 def completed_trials(sweep_dir):
-    study = optuna.load_study(study_name="pong100_lfcs", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    try:
+        study = optuna.load_study(study_name="pong100_lfcs", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    except Exception:  # the sweeper has not created the database or the study yet
+        return []
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
@@ -27,7 +30,9 @@ def test_optuna_sweep_killed_and_rerun_continues_the_study(tmp_path):
         [*cmd, "hydra.sweeper.n_trials=50"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 240
-    while time.time() < deadline and len(list(sweep.rglob("summary.json"))) < 2:
+    while time.time() < deadline and proc.poll() is None:
+        if (sweep / "optuna.db").exists() and len(completed_trials(sweep)) >= 2:
+            break
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lfcs import train
@@ -59,3 +60,12 @@ def test_two_workers_give_the_same_curves_as_one(tmp_path):
     key = lambda r: (r["agent"], r["episode"])  # noqa: E731
     assert sorted(read_metrics(one / "metrics.csv"), key=key) == sorted(read_metrics(two / "metrics.csv"), key=key)
     assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["agents_0-0.pt", "agents_1-1.pt"]
+
+
+def test_float32_runs_and_keeps_its_dtype(tmp_path):
+    from lfcs import checkpoint
+
+    run_dir = tmp_path / "f32"
+    train(make_cfg(*SMALL, "dtype=float32", "iterations=2", f"run_dir={run_dir}"))
+    state = checkpoint.load(next((run_dir / "checkpoints").glob("*.pt")))
+    assert state["new_policy"]["w_out"].dtype == torch.float32
