@@ -118,3 +118,15 @@ def within_seed_noise(a: Condition, b: Condition, episode: int) -> tuple[float, 
     mean_b, std_b, n_b = b.stats(episode)
     bound = 2.0 * math.sqrt(std_a**2 / n_a + std_b**2 / n_b)
     return mean_a - mean_b, bound, abs(mean_a - mean_b) <= bound
+
+
+def fisher_exact_two_sided(k1: int, n1: int, k2: int, n2: int) -> float:
+    """p-value of Fisher's exact test that k1/n1 and k2/n2 share one success probability."""
+    total, successes = n1 + n2, k1 + k2
+
+    def prob(k: int) -> float:
+        return math.comb(successes, k) * math.comb(total - successes, n1 - k) / math.comb(total, n1)
+
+    observed = prob(k1)
+    support = range(max(0, successes - n2), min(successes, n1) + 1)
+    return min(1.0, sum(p for p in (prob(k) for k in support) if p <= observed * (1 + 1e-9)))

@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from lfcs.results import Condition, load_conditions, load_reference, within_seed_noise
+from lfcs.results import Condition, fisher_exact_two_sided, load_conditions, load_reference, within_seed_noise
 
 MARK_EVERY = 250
 
@@ -84,6 +84,13 @@ def write_reference_check(conds: list[Condition], refs: list[Condition], path: P
             for cond in conds:
                 if f"pong100_{method}" not in cond.label:
                     continue
+                ours, theirs = cond.final_per_seed().values(), ref.final_per_seed().values()
+                k1, k2 = sum(f > 0 for f in ours), sum(f > 0 for f in theirs)
+                p_value = fisher_exact_two_sided(k1, len(ours), k2, len(theirs))
+                print(
+                    f"{cond.label} vs {ref.label}: seeds ending above 0 (last 5 windows): {k1}/{len(ours)} vs "
+                    f"{k2}/{len(theirs)} (Fisher exact p = {p_value:.2f})"
+                )
                 for episode in [e for e in ref.episodes() if e % MARK_EVERY == 0 and e in cond.episodes()]:
                     diff, bound, ok = within_seed_noise(cond, ref, episode)
                     mean, std, n = cond.stats(episode)
