@@ -99,7 +99,7 @@ class AgentGroup:
         )
         learning, _ = self.learner.learn(buffer, self.generators)
         self.learner.end_episode(self.episode)
-        w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out, dim=(1, 2))
+        w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out.flatten(1), dim=1)  # per agent row: B-invariant
         self._check_finite(buffer.ref_probs, w_out_norm, learning)
         per_agent = {**acting, **learning, "w_out_norm": w_out_norm}
         values = {key: value.tolist() for key, value in per_agent.items()}

@@ -37,7 +37,14 @@ def test_agent_alone_equals_agent_in_group(overrides):
         assert torch.equal(alone.ref_policy.w_out[0], together.ref_policy.w_out[b])
         for episode in range(episodes):
             mine, theirs = rows_alone[episode][0], rows_together[episode][b]
-            for key in ("episodic_return", "episode_length", "mask_fraction", "abs_log_ratio", "firing_rate"):
+            for key in (
+                "episodic_return",
+                "episode_length",
+                "mask_fraction",
+                "abs_log_ratio",
+                "firing_rate",
+                "w_out_norm",
+            ):
                 assert mine[key] == theirs[key], (key, episode, b)
     lengths = {row["episode_length"] for rows in rows_together for row in rows}
     if "env=cartpole" in overrides:
