@@ -39,20 +39,6 @@ class EpisodeBuffer:
     def num_agents(self) -> int:
         return self.obs.shape[1]
 
-    def select(self, agents: list[int]) -> EpisodeBuffer:
-        """The same episode restricted to some agents (used by the independence contract)."""
-        ro = None if self.readout is None else self.readout[:, agents]
-        return EpisodeBuffer(
-            self.obs[:, agents],
-            self.actions[:, agents],
-            self.ref_probs[:, agents],
-            self.rewards[:, agents],
-            self.advantages[:, agents],
-            self.episode_starts[:, agents],
-            self.lengths[agents],
-            ro,
-        )
-
 
 def advantages_from_rewards(rewards: torch.Tensor, gamma: float, values: torch.Tensor | None = None) -> torch.Tensor:
     """A_t = r_{t-1} - V_{t-1} + gamma V_t with A_0 = 0; rewards and values (T, B) -> (T, B).

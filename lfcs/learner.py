@@ -225,6 +225,8 @@ class LfcsLearner:
 
         active: (B,) 0/1. Agents at 0 sit this step out (their episode ended earlier): weights and moments stay.
         """
+        if self.learn_rec:
+            self.grad_rec.diagonal(dim1=1, dim2=2).zero_()  # W_rec has no self-connections, and keeps none
         if self._all_active or bool(active.all()):
             self.optimizer.step()
             return

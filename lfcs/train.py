@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from lfcs import checkpoint
 from lfcs.agents import WINDOW, AgentGroup, checkpoint_path, probe_env
 from lfcs.config import validate
 from lfcs.logger import CSV_COLUMNS, RunLogger, flatten_hparams
@@ -41,8 +42,6 @@ def run_group(cfg: DictConfig, agent_ids: list[int], run_dir: Path, emit, should
     group = AgentGroup(cfg, agent_ids)
     path = checkpoint_path(run_dir, agent_ids)
     if path.exists():
-        from lfcs import checkpoint
-
         group.load(checkpoint.load(path))
     while group.episode < cfg.iterations:
         emit(group.run_episode())

@@ -82,3 +82,12 @@ def test_adam_steps_per_episode():
         group.run_episode()
         step = float(group.learner.adam_state(0)["step"])
         assert step == 2 * per_episode + 1, learner
+
+
+def test_learned_recurrence_keeps_no_self_connections():
+    # CartPole rewards every step, so the very first episode has a non-zero advantage to learn from.
+    group = AgentGroup(make_cfg(*SMALL, "env=cartpole", "network.rec_std=0.1", "learner.learn_rec=true"), [0])
+    before = group.new_policy.w_rec.clone()
+    group.run_episode()
+    assert not torch.equal(group.new_policy.w_rec, before)  # W_rec is learned
+    assert torch.count_nonzero(group.new_policy.w_rec.diagonal(dim1=1, dim2=2)) == 0
