@@ -56,3 +56,19 @@ def test_paper_experiments_are_the_papers_runs():
     for cfg in (lfcs, eprop):
         assert cfg.iterations == 2500 and cfg.network.num_neurons == 500 and cfg.env.id == "lfcs/Pong100-v0"
         assert cfg.learner.trailing_zero_step and cfg.learner.ref_update_every == 1
+
+
+@pytest.mark.parametrize("search", options("hparams_search"))
+def test_hparams_searches_compose_with_a_resumable_study(search):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"hparams_search={search}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.storage.startswith("sqlite:///") and sweeper.storage.endswith("/optuna.db")
+    assert sweeper.study_name and sweeper.direction == "maximize"
+    assert {"learner.lr", "learner.eps", "learner.n_passes", "learner.gamma", "network.readout_gain"} <= set(
+        sweeper.params
+    )
+    assert cfg.num_agents > 1  # seeds are averaged inside a trial
+    validate(cfg)
