@@ -151,6 +151,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("dirs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--reference", type=Path, default=None)
+    parser.add_argument("--max-episode", type=int, default=None, help="cut every curve here (compare equal horizons)")
     args = parser.parse_args(argv)
     missing = [d for d in args.dirs if not d.is_dir()]
     if missing:
@@ -161,6 +162,9 @@ def main(argv: list[str]) -> int:
         print(f"aggregate: no runs with 50 or more episodes under {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 2
     refs = load_reference(args.reference) if args.reference else []
+    if args.max_episode:
+        for cond in conds + refs:
+            cond.curves = {s: {e: v for e, v in c.items() if e <= args.max_episode} for s, c in cond.curves.items()}
     out = args.out or args.dirs[0]
     out.mkdir(parents=True, exist_ok=True)
     write_curves(conds + refs, out / "curves.csv")
