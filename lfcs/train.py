@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import queue
 import signal
 import time
 from pathlib import Path
@@ -53,16 +54,16 @@ def run_group(cfg: DictConfig, agent_ids: list[int], run_dir: Path, emit, should
     return group.episode
 
 
-def _worker(cfg_yaml: str, agent_ids: list[int], run_dir: str, queue, stop) -> None:
+def _worker(cfg_yaml: str, agent_ids: list[int], run_dir: str, rows_queue, stop) -> None:
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop, through `stop`
     torch.set_num_threads(1)
     cfg = OmegaConf.create(cfg_yaml)
     try:
-        run_group(cfg, agent_ids, Path(run_dir), lambda rows: queue.put(("rows", rows)), stop.is_set)
-        queue.put(("done", None))
+        run_group(cfg, agent_ids, Path(run_dir), lambda rows: rows_queue.put(("rows", rows)), stop.is_set)
+        rows_queue.put(("done", None))
     except Exception as exc:  # reported to the parent, which stops the run
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+        rows_queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
 class _StopRequest:
@@ -131,9 +132,9 @@ def train(cfg: DictConfig) -> dict:
 
 def _run_workers(cfg: DictConfig, groups: list[list[int]], run_dir: Path, logger: RunLogger, stop) -> None:
     ctx = mp.get_context("spawn")
-    queue, stop_event = ctx.Queue(), ctx.Event()
+    rows_queue, stop_event = ctx.Queue(), ctx.Event()
     cfg_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-    procs = [ctx.Process(target=_worker, args=(cfg_yaml, g, str(run_dir), queue, stop_event)) for g in groups]
+    procs = [ctx.Process(target=_worker, args=(cfg_yaml, g, str(run_dir), rows_queue, stop_event)) for g in groups]
     for proc in procs:
         proc.start()
     running, error = len(procs), None
@@ -142,8 +143,8 @@ def _run_workers(cfg: DictConfig, groups: list[list[int]], run_dir: Path, logger
             if stop.flag:
                 stop_event.set()
             try:
-                kind, payload = queue.get(timeout=0.5)
-            except Exception:  # queue.Empty: check that the workers are alive
+                kind, payload = rows_queue.get(timeout=0.5)
+            except queue.Empty:  # nothing for a while: check that the workers are alive
                 if not any(p.is_alive() for p in procs):
                     error = error or "a worker process died"
                     break
