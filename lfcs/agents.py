@@ -82,13 +82,13 @@ class AgentGroup:
         self.ref_policy = self.new_policy.clone()
         self.learner = LfcsLearner(self.new_policy, self.ref_policy, **OmegaConf.to_container(cfg.learner))
         self.episode = 0
-        self.history = torch.zeros(0, len(self.agent_ids), len(CSV_COLUMNS), dtype=torch.float64)
+        self.rows: list[torch.Tensor] = []  # one (B, columns) table per episode; stacked only for checkpoints
 
     @property
     def env_steps(self) -> list[int]:
-        if len(self.history) == 0:
+        if not self.rows:
             return [0] * len(self.agent_ids)
-        return [int(s) for s in self.history[-1, :, CSV_COLUMNS.index("env_steps")]]
+        return [int(s) for s in self.rows[-1][:, CSV_COLUMNS.index("env_steps")]]
 
     def run_episode(self) -> list[dict]:
         """Act, replay, end the episode; one metrics row per agent."""
@@ -106,10 +106,11 @@ class AgentGroup:
         elapsed = time.perf_counter() - start
         steps_before = self.env_steps
         self.episode += 1
-        returns = self.history[-(WINDOW - 1) :, :, CSV_COLUMNS.index("episodic_return")]
+        column = CSV_COLUMNS.index("episodic_return")
+        returns = [table[:, column].tolist() for table in self.rows[-(WINDOW - 1) :]]  # [episode][agent]
         rows = []
         for i, agent in enumerate(self.agent_ids):
-            recent = returns[:, i].tolist() + [values["episodic_return"][i]]
+            recent = [episode[i] for episode in returns] + [values["episodic_return"][i]]
             length = int(values["episode_length"][i])
             row = {key: values[key][i] for key in values}
             row.update(
@@ -121,7 +122,7 @@ class AgentGroup:
             )
             rows.append(row)
         table = torch.tensor([[float(row[c]) for c in CSV_COLUMNS] for row in rows], dtype=torch.float64)
-        self.history = torch.cat([self.history, table.unsqueeze(0)])
+        self.rows.append(table)
         return rows
 
     def _check_finite(self, probs: torch.Tensor, w_out_norm: torch.Tensor, learning: dict) -> None:
@@ -145,7 +146,9 @@ class AgentGroup:
             "optimizer": self.learner.optimizer.state_dict(),
             "generators": [g.get_state() for g in self.generators],
             "env_states": [torch.frombuffer(bytearray(env_state(env)), dtype=torch.uint8) for env in self.envs],
-            "history": self.history,
+            "history": torch.stack(self.rows)
+            if self.rows
+            else torch.zeros(0, len(self.agent_ids), len(CSV_COLUMNS), dtype=torch.float64),
             "config": OmegaConf.to_yaml(self.cfg, resolve=True),
         }
 
@@ -170,4 +173,4 @@ class AgentGroup:
         for env, saved_env in zip(self.envs, state["env_states"]):
             set_env_state(env, saved_env.numpy().tobytes())
         self.episode = int(state["episode"])
-        self.history = state["history"]
+        self.rows = list(state["history"].unbind(0))
