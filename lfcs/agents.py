@@ -80,7 +80,9 @@ class AgentGroup:
             device=device,
         )
         self.ref_policy = self.new_policy.clone()
-        self.learner = LfcsLearner(self.new_policy, self.ref_policy, **OmegaConf.to_container(cfg.learner))
+        self.learner = LfcsLearner(
+            self.new_policy, self.ref_policy, **OmegaConf.to_container(cfg.learner), backend=cfg.backend
+        )
         self.episode = 0
         self.rows: list[torch.Tensor] = []  # one (B, columns) table per episode; stacked only for checkpoints
 
@@ -95,9 +97,15 @@ class AgentGroup:
         start = time.perf_counter()
         seeds = [self.cfg.seed + b if self.episode == 0 else None for b in self.agent_ids]
         buffer, acting = play_episode(
-            self.envs, self.ref_policy, self.generators, self.horizon, self.cfg.learner.gamma, seeds, True
+            self.envs,
+            self.ref_policy,
+            self.generators,
+            self.horizon,
+            self.cfg.learner.gamma,
+            seeds,
+            self.learner.use_kernels,
         )
-        learning, _ = self.learner.learn(buffer, self.generators)
+        learning, _ = self.learner.learn(buffer)
         self.learner.end_episode(self.episode)
         w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out.flatten(1), dim=1)  # per agent row: B-invariant
         self._check_finite(buffer.ref_probs, w_out_norm, learning)
@@ -143,7 +151,7 @@ class AgentGroup:
             "episode": self.episode,
             "new_policy": {k: v.cpu() for k, v in self.new_policy.state_dict().items()},
             "ref_policy": {k: v.cpu() for k, v in self.ref_policy.state_dict().items()},
-            "optimizer": self.learner.optimizer.state_dict(),
+            "adam": self.learner.state_dict(),
             "generators": [g.get_state() for g in self.generators],
             "env_states": [torch.frombuffer(bytearray(env_state(env)), dtype=torch.uint8) for env in self.envs],
             "history": torch.stack(self.rows)
@@ -167,7 +175,13 @@ class AgentGroup:
                         f"checkpoint {key}.{name} has shape {got}, the configured network needs {tuple(tensor.shape)}"
                     )
             policy.load_state_dict(saved)
-        self.learner.optimizer.load_state_dict(state["optimizer"])
+        if "adam" not in state:
+            raise checkpoint.CheckpointError("checkpoint holds no Adam state (written by an older lfcs?)")
+        try:
+            self.learner.load_state_dict(state["adam"])
+        except (KeyError, ValueError) as exc:
+            message = f"checkpoint Adam state does not fit the configured learner: {exc}"
+            raise checkpoint.CheckpointError(message) from exc
         for gen, gen_state in zip(self.generators, state["generators"]):
             gen.set_state(gen_state)
         for env, saved_env in zip(self.envs, state["env_states"]):

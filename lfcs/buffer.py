@@ -16,10 +16,10 @@ class EpisodeBuffer:
     ref_probs:      (T, B, O)  q_t, pi_ref's probabilities when it acted
     rewards:        (T, B)     reward returned for a_t
     advantages:     (T, B)     A_t = r_{t-1} - V_{t-1} + gamma V_t, A_0 = 0 (METHOD.md §3)
-    episode_starts: (T, B)     True at each agent's first step
     lengths:        (B,)       steps each agent actually played (entries past it are padding)
-    readout:        (T, B, N)  read-out traces r_t while acting, or None. When the hidden dynamics do not depend on
-                               anything the learner changes, a replay reuses them instead of recomputing.
+    spike_uniforms: (T, B, N)  the uniforms that drew pi_ref's stochastic spikes, or None (deterministic spikes).
+                               Every replay pass reuses them (common random numbers), so rho measures the change of
+                               the weights, not fresh noise.
     """
 
     obs: torch.Tensor
@@ -27,9 +27,8 @@ class EpisodeBuffer:
     ref_probs: torch.Tensor
     rewards: torch.Tensor
     advantages: torch.Tensor
-    episode_starts: torch.Tensor
     lengths: torch.Tensor
-    readout: torch.Tensor | None = None
+    spike_uniforms: torch.Tensor | None = None
 
     @property
     def horizon(self) -> int:

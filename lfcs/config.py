@@ -63,6 +63,7 @@ class Config:
     num_agents: int = 1
     iterations: int = 2500
     device: str = "cpu"
+    backend: str = "auto"
     dtype: str = "float64"
     workers: int = 1
     checkpoint_every: int = 100
@@ -97,6 +98,7 @@ def validate(cfg: DictConfig) -> None:
             "cpu, cuda or cuda:N",
         ),
         ("dtype", cfg.dtype in ("float64", "float32"), "float64 or float32"),
+        ("backend", cfg.backend in ("auto", "kernels", "torch"), "auto, kernels (compiled, CPU) or torch"),
         ("network.num_neurons", cfg.network.num_neurons >= 1, "an integer >= 1"),
         ("network.readout_gain", math.isfinite(cfg.network.readout_gain), "a finite number"),
         ("network.input_std", cfg.network.input_std >= 0, "a number >= 0"),
@@ -125,3 +127,5 @@ def validate(cfg: DictConfig) -> None:
             _fail(key, OmegaConf.select(cfg, key), allowed)
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
         _fail("device", cfg.device, "cpu (no CUDA device is visible on this machine)")
+    if cfg.backend == "kernels" and cfg.device != "cpu":
+        _fail("backend", cfg.backend, "auto or torch with device=cuda (the compiled kernels run on the CPU)")

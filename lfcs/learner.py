@@ -1,17 +1,10 @@
 """The lf-cs learner (METHOD.md §3): pi_new replays pi_ref's last episode with eligibility traces.
 
-For replayed step t (stored input x_t, pi_ref's action a_t and probabilities q_t, advantage A_t)::
-
-    smooth(u) = (u + 0.01) / 1.03
-    rho       = smooth(pi_t) / smooth(q_t)                                  (vector over actions)
-    m         = 1[1 - eps < rho[a_t] < 1 + eps]
-    G_out     = ((onehot(a_t) - pi_t) * rho * m) outer r_t
-    G_rec     = ((W_out^T ((onehot(a_t) - smooth(pi_t)) * rho * m)) * sigma'(v_t)) outer p_t
-    D        += A_t * E_{t-1};   E_t = gamma * E_{t-1} + G
-
 ``fast`` takes one Adam ascent step per replayed step on that step's D; ``slow`` one per pass on the summed D.
-A pass replays t = 0 .. T-2 from the reset network state. The end of episode k (k > 0) takes one Adam step with a
-zero gradient (``trailing_zero_step``) and copies pi_ref <- pi_new every ``ref_update_every`` episodes.
+A pass replays t = 0 .. T-2 from the reset network state, with the spike noise acting drew (common random numbers).
+The end of episode k (k > 0) takes one Adam step with a zero gradient (``trailing_zero_step``) and copies
+pi_ref <- pi_new every ``ref_update_every`` episodes. The rule's per-step maths is in ``lfcs.rule`` (torch, any
+device) and ``lfcs.kernels`` (compiled, CPU); ``backend`` picks one.
 """
 
 from __future__ import annotations
@@ -21,23 +14,17 @@ from typing import NamedTuple
 import torch
 
 from lfcs.buffer import EpisodeBuffer
-from lfcs.neurons import pseudo_derivative
-from lfcs.policy import SpikingPolicy
-
-SMOOTH_FLOOR = 0.01  # smooth(u) = (u + 0.01) / 1.03 keeps the ratio finite for tiny probabilities
-SMOOTH_SCALE = 1.0 + 3 * SMOOTH_FLOOR  # 1.03 in the authors' code (three actions)
-
-
-def smooth(probs: torch.Tensor) -> torch.Tensor:
-    return (probs + SMOOTH_FLOOR) / SMOOTH_SCALE
-
-
-class HiddenTraces(NamedTuple):
-    """Hidden dynamics of one replay, time-major (T, B, N). v_pre and p are only needed for G_rec."""
-
-    r: torch.Tensor
-    v_pre: torch.Tensor | None
-    p: torch.Tensor | None
+from lfcs.policy import SpikingPolicy, use_kernels
+from lfcs.rule import (
+    AdamState,
+    adam_ascent_,
+    ratio_and_mask,
+    readout_coef,
+    recurrent_post,
+    smooth,
+    smooth_scale,
+    trace_step,
+)
 
 
 class PassRecord(NamedTuple):
@@ -48,22 +35,11 @@ class PassRecord(NamedTuple):
     rec_grad_sum: torch.Tensor | None
 
 
-def hidden_traces(policy: SpikingPolicy, obs: torch.Tensor, with_rec_inputs: bool) -> HiddenTraces:
-    """Run the network over stored inputs obs (T, B, I) from the reset state (deterministic spikes)."""
-    state = policy.initial_state()
-    rs, vs, ps = [], [], []
-    for x in obs:
-        _, v_pre, state = policy.step(x, state)
-        rs.append(state.r)
-        vs.append(v_pre)
-        ps.append(state.p)
-    if with_rec_inputs:
-        return HiddenTraces(torch.stack(rs), torch.stack(vs), torch.stack(ps))
-    return HiddenTraces(torch.stack(rs), None, None)
+STATS = ("mask_fraction", "abs_log_ratio", "approx_kl")
 
 
 class LfcsLearner:
-    """Owns pi_new's optimisers and the replay; pi_ref is only ever overwritten by copies of pi_new.
+    """Owns pi_new's Adam state and the replay; pi_ref is only ever overwritten by copies of pi_new.
 
     Constructor keywords are the keys of config group ``learner``.
     """
@@ -84,158 +60,143 @@ class LfcsLearner:
         ref_update_every: int = 1,
         learn_rec: bool = False,
         track_rec_grad: bool = False,
+        backend: str = "auto",
     ):
         if timescale not in ("fast", "slow"):
             raise ValueError(f"learner.timescale={timescale!r}: allowed values are fast, slow")
         self.new_policy, self.ref_policy = new_policy, ref_policy
         self.fast = timescale == "fast"
         self.n_passes, self.eps, self.gamma = int(n_passes), float(eps), float(gamma)
+        self.lr, self.betas, self.adam_eps = float(lr), (float(betas[0]), float(betas[1])), float(adam_eps)
         self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
         self.learn_rec = bool(learn_rec)
         if self.learn_rec and new_policy.w_rec is None:
             raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
         # G_rec is computed when it is applied or when a caller (parity, diagnostics) asks for its sum.
         self.compute_rec = self.learn_rec or (bool(track_rec_grad) and new_policy.w_rec is not None)
-        # One parameter per agent (views into the batched weights): Adam is elementwise, so this is exactly B
-        # independent optimisers, and an agent whose episode ended early can sit out a step (grad None).
-        self.params = list(new_policy.w_out.unbind(0))
-        if self.learn_rec:
-            self.params += list(new_policy.w_rec.unbind(0))
-        adam = dict(lr=lr, betas=tuple(betas), eps=adam_eps, maximize=True)
-        self.optimizer = torch.optim.Adam(self.params, **adam, **_fastest_adam_impl(new_policy.w_out))
-        # Gradients live in persistent buffers whose per-agent views are the params' .grad: a step writes D
-        # into them in place and calls optimizer.step(), with no per-agent Python work.
-        self.grad_out = torch.zeros_like(new_policy.w_out)
-        self._grads = list(self.grad_out.unbind(0))
-        if self.learn_rec:
-            self.grad_rec = torch.zeros_like(new_policy.w_rec)
-            self._grads += list(self.grad_rec.unbind(0))
-        for param, grad in zip(self.params, self._grads):
-            param.grad = grad
-        self._all_active = False
+        self.adam_out = AdamState.zeros_like(new_policy.w_out)
+        self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if self.learn_rec else None
+        self.use_kernels = use_kernels(backend, new_policy.w_out.device)
 
     # -- replay ------------------------------------------------------------------------------------------------
-    def learn(
-        self, buffer: EpisodeBuffer, generators: list[torch.Generator] | None = None
-    ) -> tuple[dict[str, torch.Tensor], PassRecord]:
-        """All replay passes of one episode. Returns per-agent statistics (B,) and the first pass's record."""
-        pass_invariant = not self.learn_rec and self.new_policy.params.spike_noise_width is None
-        traces = None
-        if pass_invariant:
-            if buffer.readout is not None and not self.compute_rec:
-                traces = HiddenTraces(buffer.readout, None, None)
-            else:
-                traces = hidden_traces(self.new_policy, buffer.obs, self.compute_rec)
-        # Steps t = 0 .. len-2 of each agent are replayed; later entries are padding.
-        steps = torch.arange(buffer.horizon - 1, device=buffer.lengths.device)
-        active = (steps.unsqueeze(1) < (buffer.lengths - 1).unsqueeze(0)).to(buffer.obs.dtype)  # (T-1, B)
-        self._all_active = bool(active.all())  # the common case: every agent played the full horizon
+    def learn(self, buffer: EpisodeBuffer) -> tuple[dict[str, torch.Tensor], PassRecord]:
+        """All replay passes of one episode. Returns per-agent mean statistics (B,) and the first pass's record."""
+        replay = self._kernel_pass if self.use_kernels else self._torch_pass
         totals, record = None, None
         for k in range(self.n_passes):
-            uniforms = None if traces is not None else self._spike_uniforms(buffer, generators)
-            stats, rec = self._replay_pass(buffer, traces, active, uniforms, record=k == 0)
-            totals = stats if totals is None else {key: totals[key] + stats[key] for key in stats}
+            sums, rec = replay(buffer)
+            totals = sums if totals is None else totals + sums
             record = rec if k == 0 else record
-        n = active.sum(0).clamp(min=1) * self.n_passes
-        return {key: value / n for key, value in totals.items()}, record
+        replayed = (buffer.lengths - 1).clamp(min=1).to(totals.dtype) * self.n_passes  # (B,)
+        means = totals / replayed.unsqueeze(1)
+        return {name: means[:, i] for i, name in enumerate(STATS)}, record
 
-    def _replay_pass(self, buf, traces, active, uniforms, record):
-        """One pass over t = 0 .. T-2. Shapes keep a trailing singleton so that no step needs a reshape:
-        probabilities and ratios are (B, O, 1), read-outs (B, 1, N), so E += coef r^T is one baddbmm."""
+    def _kernel_pass(self, buf: EpisodeBuffer) -> tuple[torch.Tensor, PassRecord]:
+        from lfcs import kernels
+
         new = self.new_policy
-        w_out, w_rec, gain = new.w_out, new.w_rec, new.params.readout_gain
-        onehot = torch.nn.functional.one_hot(buf.actions, w_out.shape[1]).to(w_out.dtype).unsqueeze(-1)
-        inv_smooth_ref = 1.0 / smooth(buf.ref_probs).unsqueeze(-1)  # (T, B, O, 1)
-        taken = buf.actions.view(*buf.actions.shape, 1, 1)  # (T, B, 1, 1)
-        adv = (buf.advantages[:-1] * active).view(*active.shape, 1, 1)  # (T-1, B, 1, 1); padding gives 0
+        horizon, num_agents = buf.horizon, buf.num_agents
+        num_actions, n = new.w_out.shape[1], new.num_neurons
+        dtype = new.w_out.dtype
+        probs = torch.zeros(horizon - 1, num_agents, num_actions, dtype=dtype)
+        ratio, mask = (
+            torch.zeros(horizon - 1, num_agents, dtype=dtype),
+            torch.zeros(horizon - 1, num_agents, dtype=dtype),
+        )
+        stats = torch.zeros(num_agents, len(STATS), dtype=torch.float64)
+        rec_sum = torch.zeros((num_agents, n, n) if self.compute_rec else (num_agents, 0, 0), dtype=dtype)
+        empty = torch.zeros(num_agents, 0, dtype=dtype)
+        rec = self.adam_rec or AdamState(empty, empty, torch.zeros(num_agents, dtype=torch.float64))
+        spike_u = (
+            buf.spike_uniforms if buf.spike_uniforms is not None else torch.zeros(horizon, num_agents, 0, dtype=dtype)
+        )
+        net = new.kernel_view()
+        kernels.replay_pass(
+            buf.obs.numpy(),
+            buf.actions.numpy(),
+            smooth(buf.ref_probs).numpy(),
+            buf.advantages.numpy(),
+            buf.lengths.numpy(),
+            spike_u.numpy(),
+            net.w_in,
+            net.w_rec,
+            net.has_rec,
+            net.w_out,
+            net.bias,
+            net.noise_width,
+            net.constants,
+            net.gain,
+            smooth_scale(num_actions),
+            self.gamma,
+            1.0 - self.eps,
+            1.0 + self.eps,
+            self.fast,
+            self.compute_rec,
+            self.learn_rec,
+            torch.tensor([self.lr, *self.betas, self.adam_eps], dtype=torch.float64).numpy(),
+            self.adam_out.exp_avg.view(num_agents, -1).numpy(),
+            self.adam_out.exp_avg_sq.view(num_agents, -1).numpy(),
+            self.adam_out.step.numpy(),
+            rec.exp_avg.view(num_agents, -1).numpy(),
+            rec.exp_avg_sq.view(num_agents, -1).numpy(),
+            rec.step.numpy(),
+            probs.numpy(),
+            ratio.numpy(),
+            mask.numpy(),
+            stats.numpy(),
+            rec_sum.numpy(),
+        )
+        return stats, PassRecord(probs, mask, rec_sum if self.compute_rec else None)
+
+    def _torch_pass(self, buf: EpisodeBuffer) -> tuple[torch.Tensor, PassRecord]:
+        """One pass over t = 0 .. T-2 with torch ops (any device): network step, ratio, traces, Adam."""
+        new = self.new_policy
+        w_out = new.w_out
+        onehot = torch.nn.functional.one_hot(buf.actions, w_out.shape[1]).to(w_out.dtype)  # (T, B, O)
+        smooth_ref = smooth(buf.ref_probs)  # (T, B, O)
+        steps = torch.arange(buf.horizon - 1, device=w_out.device).unsqueeze(1)
+        active = steps < (buf.lengths - 1).unsqueeze(0)  # (T-1, B): agent b replays t < len_b - 1
+        adv = buf.advantages[:-1] * active  # padding gives 0
         lo, hi = 1.0 - self.eps, 1.0 + self.eps
-        use_mask = self.eps != float("inf")
-        elig_out = torch.zeros_like(w_out)  # E_out (B, O, N)
-        if not self.fast:
-            self.grad_out.zero_()  # D_out, summed over the pass
-        elig_rec = rec_sum = None
+        elig_out, grad_out = torch.zeros_like(w_out), torch.zeros_like(w_out)  # E_out, D_out (B, O, N)
+        elig_rec = grad_rec = rec_sum = None
         if self.compute_rec:
-            elig_rec, rec_sum = torch.zeros_like(w_rec), torch.zeros_like(w_rec)
-            if self.learn_rec and not self.fast:
-                self.grad_rec.zero_()
-        state = new.initial_state() if traces is None else None
+            elig_rec, grad_rec, rec_sum = (torch.zeros_like(new.w_rec) for _ in range(3))
+        state = new.initial_state()
         probs_log, ratio_log, mask_log = [], [], []
         for t in range(buf.horizon - 1):
-            if traces is None:
-                spikes_u = None if uniforms is None else uniforms[t]
-                _, v_pre, state = new.step(buf.obs[t], state, spikes_u)
-                readout, presyn = state.r, state.p
-            else:
-                readout, v_pre, presyn = traces.r[t], _at(traces.v_pre, t), _at(traces.p, t)
-            readout = readout.unsqueeze(1)  # (B, 1, N)
-            probs = torch.softmax(torch.bmm(w_out, readout.transpose(1, 2)) * gain, dim=1)  # (B, O, 1)
-            rho = smooth(probs) * inv_smooth_ref[t]  # (B, O, 1)
-            rho_taken = rho.gather(1, taken[t])  # (B, 1, 1)
-            if use_mask:
-                mask = ((rho_taken > lo) & (rho_taken < hi)).to(probs.dtype)
-                weight = rho * mask
-            else:
-                mask, weight = torch.ones_like(rho_taken), rho
+            spike_u = None if buf.spike_uniforms is None else buf.spike_uniforms[t]
+            probs, v_pre, state = new.step(buf.obs[t], state, spike_u)
+            rho, taken, mask = ratio_and_mask(probs, smooth_ref[t], buf.actions[t], lo, hi)
+            a_t = adv[t].view(-1, 1, 1)
             # D += A_t E_{t-1}: the reward that followed a_{t-1} meets the trace up to t-1.
-            if self.fast:
-                torch.mul(elig_out, adv[t], out=self.grad_out)
-            else:
-                self.grad_out.addcmul_(elig_out, adv[t])
-            elig_out = torch.baddbmm(elig_out, (onehot[t] - probs) * weight, readout, beta=self.gamma)
+            grad_out = elig_out * a_t if self.fast else grad_out + elig_out * a_t
+            elig_out = trace_step(elig_out, readout_coef(probs, rho, mask, onehot[t]), state.r, self.gamma)
             if self.compute_rec:
-                step_grad_rec = elig_rec * adv[t]
-                rec_sum += step_grad_rec
-                if self.learn_rec:
-                    self.grad_rec.copy_(step_grad_rec) if self.fast else self.grad_rec.add_(step_grad_rec)
-                coef_rec = (onehot[t] - smooth(probs)) * weight  # (B, O, 1)
-                post = torch.bmm(w_out.transpose(1, 2), coef_rec) * pseudo_derivative(v_pre).unsqueeze(2)
-                elig_rec = torch.baddbmm(elig_rec, post, presyn.unsqueeze(1), beta=self.gamma)  # (B, N, N)
+                step_grad = elig_rec * a_t
+                rec_sum = rec_sum + step_grad
+                grad_rec = step_grad if self.fast else grad_rec + step_grad
+                post = recurrent_post(probs, rho, mask, onehot[t], w_out, v_pre)
+                elig_rec = trace_step(elig_rec, post, state.p, self.gamma)
             if self.fast:
-                self._adam_step(active[t])
-            ratio_log.append(rho_taken)
+                self._adam(grad_out, grad_rec, active[t])
+            probs_log.append(probs)
+            ratio_log.append(taken)
             mask_log.append(mask)
-            if record:
-                probs_log.append(probs)
         if not self.fast:
-            self._adam_step((active.sum(0) > 0).to(active.dtype))
-        ratios = torch.stack(ratio_log).view(active.shape)  # (T-1, B)
-        masks = torch.stack(mask_log).view(active.shape)
-        log_ratio = torch.log(ratios)
-        stats = {
-            "mask_fraction": _sum_over_time((1.0 - masks) * active),
-            "abs_log_ratio": _sum_over_time(log_ratio.abs() * active),
-            "approx_kl": _sum_over_time(((ratios - 1.0) - log_ratio) * active),
-        }
-        rec = None
-        if record:
-            rec = PassRecord(torch.stack(probs_log).squeeze(-1), masks, rec_sum)
-        return stats, rec
+            self._adam(grad_out, grad_rec, active.any(0))
+        ratios, masks = torch.stack(ratio_log), torch.stack(mask_log)  # (T-1, B)
+        log_ratio = torch.where(active, ratios, torch.ones_like(ratios)).log()
+        per_step = torch.stack([1.0 - masks, log_ratio.abs(), (ratios - 1.0) - log_ratio], dim=-1)  # (T-1, B, 3)
+        sums = (per_step * active.unsqueeze(-1)).transpose(0, 1).contiguous().sum(1)  # per agent's own row
+        return sums.to(torch.float64).cpu(), PassRecord(torch.stack(probs_log), masks, rec_sum)
 
-    def _spike_uniforms(self, buf: EpisodeBuffer, generators: list[torch.Generator] | None) -> torch.Tensor | None:
-        if self.new_policy.params.spike_noise_width is None:
-            return None
-        if generators is None:
-            raise ValueError("stochastic spikes need the agents' generators")
-        shape = (buf.horizon, self.new_policy.num_neurons)
-        u = [torch.rand(shape, generator=g, dtype=torch.float64) for g in generators]
-        return torch.stack(u, dim=1).to(buf.obs)  # (T, B, N)
-
-    def _adam_step(self, active: torch.Tensor) -> None:
-        """One Adam ascent step on the gradients in ``grad_out`` / ``grad_rec``.
-
-        active: (B,) 0/1. Agents at 0 sit this step out (their episode ended earlier): weights and moments stay.
-        """
+    def _adam(self, grad_out: torch.Tensor, grad_rec: torch.Tensor | None, active: torch.Tensor) -> None:
+        adam_ascent_(self.new_policy.w_out, grad_out, self.adam_out, active, self.lr, self.betas, self.adam_eps)
         if self.learn_rec:
-            self.grad_rec.diagonal(dim1=1, dim2=2).zero_()  # W_rec has no self-connections, and keeps none
-        if self._all_active or bool(active.all()):
-            self.optimizer.step()
-            return
-        keep = active.bool().tolist() * (len(self.params) // len(active))
-        for param, grad, on in zip(self.params, self._grads, keep):
-            param.grad = grad if on else None
-        self.optimizer.step()
-        for param, grad in zip(self.params, self._grads):
-            param.grad = grad
+            grad_rec = grad_rec.clone()
+            grad_rec.diagonal(dim1=1, dim2=2).zero_()  # W_rec has no self-connections, and keeps none
+            adam_ascent_(self.new_policy.w_rec, grad_rec, self.adam_rec, active, self.lr, self.betas, self.adam_eps)
 
     # -- end of episode ----------------------------------------------------------------------------------------
     def end_episode(self, episode: int) -> None:
@@ -243,29 +204,48 @@ class LfcsLearner:
         if episode <= 0:
             return
         if self.trailing_zero_step:
-            for grad in self._grads:
-                grad.zero_()
-            self.optimizer.step()
+            for weights, state in self._adam_pairs():
+                if self.use_kernels:
+                    from lfcs import kernels
+
+                    flat = weights.view(weights.shape[0], -1)
+                    kernels.adam_zero_step(
+                        flat.numpy(),
+                        state.exp_avg.view(flat.shape).numpy(),
+                        state.exp_avg_sq.view(flat.shape).numpy(),
+                        state.step.numpy(),
+                        self.lr,
+                        *self.betas,
+                        self.adam_eps,
+                    )
+                else:
+                    active = torch.ones(weights.shape[0], dtype=torch.bool, device=weights.device)
+                    adam_ascent_(weights, torch.zeros_like(weights), state, active, self.lr, self.betas, self.adam_eps)
         if episode % self.ref_update_every == 0:
             self.ref_policy.load_state_dict(self.new_policy.state_dict())
 
+    def _adam_pairs(self) -> list[tuple[torch.Tensor, AdamState]]:
+        pairs = [(self.new_policy.w_out, self.adam_out)]
+        if self.learn_rec:
+            pairs.append((self.new_policy.w_rec, self.adam_rec))
+        return pairs
+
     # -- state -------------------------------------------------------------------------------------------------
-    def adam_state(self, agent: int) -> dict[str, torch.Tensor]:
-        """One agent's Adam moments of W_out in torch's maximize convention (exp_avg holds the moment of -D)."""
-        return self.optimizer.state.get(self.params[agent], {})
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Adam state of W_out (and W_rec), moments in torch's maximize convention (exp_avg holds the moment of -D)."""
+        state = {f"out.{key}": value.cpu() for key, value in self.adam_out._asdict().items()}
+        if self.learn_rec:
+            state.update({f"rec.{key}": value.cpu() for key, value in self.adam_rec._asdict().items()})
+        return state
 
-
-def _sum_over_time(x: torch.Tensor) -> torch.Tensor:
-    """(T, B) -> (B,), summing each agent's contiguous row: the result does not depend on B."""
-    return x.t().contiguous().sum(dim=1)
-
-
-def _at(x: torch.Tensor | None, t: int) -> torch.Tensor | None:
-    return None if x is None else x[t]
-
-
-def _fastest_adam_impl(weights: torch.Tensor) -> dict[str, bool]:
-    """torch's fused Adam (one kernel for all agents) where it exists, else the multi-tensor one. Same maths."""
-    if weights.device.type in ("cpu", "cuda") and weights.dtype in (torch.float32, torch.float64):
-        return {"fused": True}
-    return {"foreach": True}
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for prefix, adam in (("out", self.adam_out), ("rec", self.adam_rec)):
+            if adam is None:
+                continue
+            for key, tensor in adam._asdict().items():
+                saved = state[f"{prefix}.{key}"]
+                if saved.shape != tensor.shape:
+                    raise ValueError(
+                        f"Adam state {prefix}.{key} has shape {tuple(saved.shape)}, expected {tuple(tensor.shape)}"
+                    )
+                tensor.copy_(saved)

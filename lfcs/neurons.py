@@ -105,8 +105,13 @@ def initial_state(batch: int, num_neurons: int, params: NeuronParams, like: torc
 
 
 def batched_matvec(weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``(B, M, K) @ (B, K) -> (B, M)``, one independent product per agent."""
-    return torch.bmm(weights, x.unsqueeze(-1)).squeeze(-1)
+    """``(B, M, K) @ (B, K) -> (B, M)``, one independent product per agent.
+
+    An elementwise product reduced over each row, not ``torch.bmm``: on the CPU a batched BLAS product rounds the
+    last bit differently for B = 1 and B > 1 at N = 500 (PITFALLS.md), so an agent's numbers would depend on its
+    company. The CPU training path uses ``lfcs.kernels``; this form serves the torch path on any device.
+    """
+    return (weights * x.unsqueeze(-2)).sum(-1)
 
 
 def network_step(

@@ -36,7 +36,7 @@ def _tensor(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float64))
 
 
-def _build(data) -> tuple[SpikingPolicy, LfcsLearner]:
+def _build(data, backend: str) -> tuple[SpikingPolicy, LfcsLearner]:
     params = make_neuron_params(
         TAU_MEM_STEPS,
         TAU_SYN_STEPS,
@@ -61,30 +61,26 @@ def _build(data) -> tuple[SpikingPolicy, LfcsLearner]:
         trailing_zero_step=True,
         ref_update_every=1,
         track_rec_grad=True,
+        backend=backend,
     )
     return new_policy, learner
 
 
 def _load_adam(learner: LfcsLearner, m: np.ndarray, v: np.ndarray, t: int) -> None:
     """Golden moments use the +D convention; torch's maximize mode keeps the moment of -D (METHOD.md §3)."""
-    param = learner.params[0]
-    learner.optimizer.state[param] = {}
-    if t > 0:
-        learner.optimizer.state[param] = {
-            "step": torch.tensor(float(t), dtype=torch.float32),
-            "exp_avg": -_tensor(m).clone(),
-            "exp_avg_sq": _tensor(v).clone(),
-        }
+    learner.adam_out.exp_avg[0].copy_(-_tensor(m))
+    learner.adam_out.exp_avg_sq[0].copy_(_tensor(v))
+    learner.adam_out.step[0] = float(t)
 
 
-def check_file(path: str | Path) -> dict[str, float]:
+def check_file(path: str | Path, backend: str = "auto") -> dict[str, float]:
     """Largest absolute error of every checked quantity over all episodes in the file."""
     with np.load(path, allow_pickle=False) as npz:
         data = {key: npz[key] for key in npz.files}
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         raise SchemaError(f"{path}: missing keys {', '.join(missing)}")
-    policy, learner = _build(data)
+    policy, learner = _build(data, backend)
     errors: dict[str, float] = {}
 
     def record(name: str, got, want) -> None:
@@ -104,7 +100,6 @@ def check_file(path: str | Path) -> dict[str, float]:
             ref_probs=_tensor(data["ref_probs"][e]).unsqueeze(1),
             rewards=rewards.unsqueeze(1),
             advantages=_tensor(data["adv"][e]).unsqueeze(1),
-            episode_starts=(torch.arange(horizon) == 0).unsqueeze(1),
             lengths=torch.tensor([horizon]),
         )
         _, first_pass = learner.learn(buffer)
@@ -112,11 +107,10 @@ def check_file(path: str | Path) -> dict[str, float]:
         record("mask_first_pass", first_pass.mask[:, 0], data["mask_first_pass"][e])
         record("rec_grad_sum_first_pass", first_pass.rec_grad_sum[0], data["rec_grad_sum_first_pass"][e])
         record("W_out_after", policy.w_out[0], data["W_out_after"][e])
-        state = learner.adam_state(0)
-        if state:
-            record("adam_m_after", -state["exp_avg"], data["adam_m_after"][e])
-            record("adam_v_after", state["exp_avg_sq"], data["adam_v_after"][e])
-            record("adam_t_after", float(state["step"]), data["adam_t_after"][e])
+        adam = learner.adam_out
+        record("adam_m_after", -adam.exp_avg[0], data["adam_m_after"][e])
+        record("adam_v_after", adam.exp_avg_sq[0], data["adam_v_after"][e])
+        record("adam_t_after", float(adam.step[0]), data["adam_t_after"][e])
         if "episode_reward" in data and "rewards" in data:
             record("episode_reward", data["rewards"][e].sum(), data["episode_reward"][e])
         if "W_out_after_episode_end" in data:

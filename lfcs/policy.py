@@ -7,7 +7,10 @@ no autograd). Shapes: ``w_in (B, N, I)``, ``w_rec (B, N, N)`` or None, ``w_out (
 from __future__ import annotations
 
 import copy
+import importlib.util
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +22,33 @@ from lfcs.neurons import (
     network_step,
     policy_probs,
 )
+from lfcs.rule import SMOOTH_FLOOR
+
+BACKENDS = ("auto", "kernels", "torch")
+
+
+def use_kernels(backend: str, device: torch.device | str) -> bool:
+    """Whether to run the compiled CPU kernels (``lfcs.kernels``): ``auto`` uses them on the CPU when numba imports."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not allowed: one of {', '.join(BACKENDS)}")
+    on_cpu = torch.device(device).type == "cpu"
+    available = importlib.util.find_spec("numba") is not None
+    if backend == "kernels" and not (on_cpu and available):
+        raise ValueError("backend='kernels' is not allowed here: the compiled kernels need device=cpu and numba")
+    return backend == "kernels" or (backend == "auto" and on_cpu and available)
+
+
+class KernelView(NamedTuple):
+    """The network as numpy views of the policy's CPU tensors, in the argument forms of ``lfcs.kernels``."""
+
+    w_in: np.ndarray  # (B, N, I)
+    w_rec: np.ndarray  # (B, N, N), or (B, 0, 0) when there is no recurrent matrix
+    has_rec: bool
+    w_out: np.ndarray  # (B, O, N)
+    bias: np.ndarray  # (N,) h
+    noise_width: float  # dv of the stochastic spikes; 0 = deterministic
+    constants: np.ndarray  # (a_m, a_s, a_ro, w_res, V0, smoothing floor)
+    gain: float  # kappa
 
 
 class SpikingPolicy(nn.Module):
@@ -47,6 +77,23 @@ class SpikingPolicy(nn.Module):
         """x (B, I) -> (probs (B, O), pre-reset membrane (B, N), new state)."""
         v_pre, state = network_step(x, state, self.w_in, self.w_rec, self.params, spike_uniforms)
         return policy_probs(self.w_out, state.r, self.params.readout_gain), v_pre, state
+
+    def kernel_view(self) -> KernelView:
+        p, (num_agents, num_neurons) = self.params, (self.num_agents, self.num_neurons)
+        dtype = self.w_out.dtype
+        w_rec = self.w_rec if self.w_rec is not None else torch.zeros(num_agents, 0, 0, dtype=dtype)
+        bias = torch.as_tensor(p.bias, dtype=dtype).expand(num_neurons).contiguous()
+        constants = [p.decay_mem, p.decay_syn, p.decay_readout, p.self_inhibition, p.v_episode_start, SMOOTH_FLOOR]
+        return KernelView(
+            self.w_in.numpy(),
+            w_rec.numpy(),
+            self.w_rec is not None,
+            self.w_out.numpy(),
+            bias.numpy(),
+            p.spike_noise_width or 0.0,
+            np.array(constants, dtype=np.float64),
+            p.readout_gain,
+        )
 
     def clone(self) -> SpikingPolicy:
         return copy.deepcopy(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import gymnasium as gym
 import numpy as np
@@ -58,71 +59,110 @@ def play_episode(
     horizon: int,
     gamma: float,
     reset_seeds: list[int | None],
-    record_readout: bool,
+    use_kernels: bool = False,
 ) -> tuple[EpisodeBuffer, dict[str, torch.Tensor]]:
     """One episode of B agents in lockstep; agent b acts in ``env_list[b]`` with its own ``generators[b]``.
 
     ``reset_seeds[b]`` seeds that env's reset (only the first episode of a run; later resets continue its RNG).
+    ``use_kernels``: step the network with ``lfcs.kernels`` (CPU) instead of torch ops.
     Returns the buffer and per-agent statistics: episodic return, length, firing rate.
     """
     num_agents, dtype, device = policy.num_agents, policy.w_out.dtype, policy.w_out.device
-    stochastic = policy.params.spike_noise_width is not None
+    num_actions, num_neurons = policy.w_out.shape[1], policy.num_neurons
     # Each agent's randomness for this episode, drawn from its own generator in one call each.
     draws = [torch.rand(horizon, generator=g, dtype=torch.float64) for g in generators]
-    action_uniforms = torch.stack(draws, dim=1).to(dtype=dtype, device=device)  # (T, B)
+    action_uniforms = torch.stack(draws, dim=1).to(dtype)  # (T, B)
     spike_uniforms = None
-    if stochastic:
-        spikes = [torch.rand(horizon, policy.num_neurons, generator=g, dtype=torch.float64) for g in generators]
-        spike_uniforms = torch.stack(spikes, dim=1).to(dtype=dtype, device=device)  # (T, B, N)
+    if policy.params.spike_noise_width is not None:
+        spikes = [torch.rand(horizon, num_neurons, generator=g, dtype=torch.float64) for g in generators]
+        spike_uniforms = torch.stack(spikes, dim=1).to(dtype)  # (T, B, N), kept for the replay
 
     first = [env.reset(seed=seed)[0] for env, seed in zip(env_list, reset_seeds)]
-    obs_np = np.zeros((horizon, num_agents, first[0].shape[0]), dtype=np.float64)  # (T, B, I)
+    # The loop works on numpy views of the buffer's CPU tensors: no tensor dispatch per agent step.
+    obs = torch.zeros((horizon, num_agents, len(first[0])), dtype=dtype)  # (T, B, I)
+    actions = torch.zeros((horizon, num_agents), dtype=torch.long)
+    ref_probs = torch.zeros((horizon, num_agents, num_actions), dtype=dtype)
+    obs_np, actions_np = obs.numpy(), actions.numpy()
     obs_np[0] = np.stack(first)
     rewards_np = np.zeros((horizon, num_agents))
     lengths = np.full(num_agents, horizon)
     running = np.ones(num_agents, dtype=bool)
-    obs_all = torch.zeros((horizon, num_agents, obs_np.shape[2]), dtype=dtype, device=device)
-    actions = torch.zeros((horizon, num_agents), dtype=torch.long, device=device)
-    ref_probs = torch.zeros((horizon, num_agents, policy.w_out.shape[1]), dtype=dtype, device=device)
-    readout = torch.zeros((horizon, num_agents, policy.num_neurons), dtype=dtype, device=device)
-    spike_count = torch.zeros(num_agents, dtype=dtype, device=device)
-
-    state = policy.initial_state()
+    spike_count = np.zeros(num_agents)
+    io = (obs, spike_uniforms, action_uniforms, ref_probs, actions, spike_count)
+    actor = _KernelActor(policy, *io) if use_kernels else _TorchActor(policy, device, *io)
+    live = num_agents
     for t in range(horizon):
-        x = torch.from_numpy(obs_np[t]).to(dtype=dtype, device=device)
-        obs_all[t] = x
-        probs, _, state = policy.step(x, state, None if spike_uniforms is None else spike_uniforms[t])
-        action = sample_actions(probs, action_uniforms[t])
-        actions[t], ref_probs[t], readout[t] = action, probs, state.r
-        spike_count += state.z.sum(dim=1) * torch.as_tensor(running, device=device)
-        for b, a in enumerate(action.tolist()):
+        actor.step(t, running)
+        for b in range(num_agents):
             if not running[b]:
                 continue
-            ob, reward, terminated, truncated, _ = env_list[b].step(a)
+            ob, reward, terminated, truncated, _ = env_list[b].step(int(actions_np[t, b]))
             rewards_np[t, b] = reward
             if terminated or truncated:
-                running[b], lengths[b] = False, t + 1
+                running[b], lengths[b], live = False, t + 1, live - 1
             elif t + 1 < horizon:
                 obs_np[t + 1, b] = ob
-        if not running.any():
+        if not live:
             break
 
-    rewards = torch.as_tensor(rewards_np, dtype=dtype, device=device)
-    lengths_t = torch.as_tensor(lengths, device=device)
-    steps = torch.arange(horizon, device=device).unsqueeze(1)
+    rewards = torch.as_tensor(rewards_np, dtype=dtype)
+    lengths_t = torch.as_tensor(lengths)
     buffer = EpisodeBuffer(
-        obs=obs_all,
+        obs=obs,
         actions=actions,
         ref_probs=ref_probs,
         rewards=rewards,
         advantages=advantages_from_rewards(rewards, gamma),
-        episode_starts=(steps == 0).expand(horizon, num_agents),
         lengths=lengths_t,
-        readout=None if stochastic else readout,
+        spike_uniforms=spike_uniforms,
     )
+    if device.type != "cpu":
+        moved = {f.name: getattr(buffer, f.name) for f in fields(buffer)}
+        buffer = EpisodeBuffer(**{k: None if x is None else x.to(device) for k, x in moved.items()})
     stats = {
-        "episodic_return": rewards.sum(0),
-        "episode_length": lengths_t.to(dtype),
-        "firing_rate": spike_count / (lengths_t.to(dtype) * policy.num_neurons),
+        "episodic_return": rewards.sum(0).to(torch.float64),
+        "episode_length": lengths_t.to(torch.float64),
+        "firing_rate": torch.from_numpy(spike_count) / (lengths_t.to(torch.float64) * num_neurons),
     }
     return buffer, stats
+
+
+class _KernelActor:
+    """pi_ref's acting step as one compiled call for all agents (``lfcs.kernels.act_step``).
+
+    Holds numpy views of the episode's buffers: obs (T, B, I), spike uniforms (T, B, N) or None, action uniforms
+    (T, B); it writes probabilities (T, B, O), actions (T, B) and adds spikes to spike_count (B,).
+    """
+
+    def __init__(self, policy: SpikingPolicy, obs, spike_u, action_u, probs, actions, spike_count):
+        from lfcs import kernels
+
+        self.act_step, self.net = kernels.act_step, policy.kernel_view()
+        self.state = [x.numpy().copy() for x in policy.initial_state()]  # v, z, s_hat, p, r: (B, N)
+        no_noise = np.zeros((obs.shape[0], policy.num_agents, 0), dtype=self.state[0].dtype)
+        self.spike_u = no_noise if spike_u is None else spike_u.numpy()
+        self.obs, self.action_u, self.probs, self.actions = (x.numpy() for x in (obs, action_u, probs, actions))
+        self.spike_count = spike_count
+
+    def step(self, t: int, running: np.ndarray) -> None:
+        net = self.net
+        self.act_step(self.obs[t], net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias, *self.state,
+                      self.spike_u[t], net.noise_width, net.constants, net.gain, self.action_u[t], running,
+                      self.probs[t], self.actions[t], self.spike_count)  # fmt: skip
+
+
+class _TorchActor:
+    """pi_ref's acting step with torch ops on the policy's device (same buffers as :class:`_KernelActor`)."""
+
+    def __init__(self, policy: SpikingPolicy, device: torch.device, obs, spike_u, action_u, probs, actions, spikes):
+        self.policy, self.device, self.state = policy, device, policy.initial_state()
+        self.obs, self.spike_u, self.action_u, self.probs, self.actions = obs, spike_u, action_u, probs, actions
+        self.spike_count = spikes
+
+    def step(self, t: int, running: np.ndarray) -> None:
+        to = self.device
+        spike_u = None if self.spike_u is None else self.spike_u[t].to(to)
+        new_probs, _, self.state = self.policy.step(self.obs[t].to(to), self.state, spike_u)
+        self.probs[t] = new_probs.cpu()
+        self.actions[t] = sample_actions(new_probs, self.action_u[t].to(to)).cpu()
+        self.spike_count += self.state.z.sum(dim=1).to(torch.float64).cpu().numpy() * running

@@ -1,70 +1,126 @@
-"""Contracts: the agent axis (agent b alone == agent b in a group), state resets, acting vs replay dynamics."""
+"""Contracts: the agent axis (agent b alone == agent b in a group == agent b in a worker process), at the paper's
+N = 500 as well as at small N; acting vs replay dynamics; state resets; Adam step counts."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from lfcs import checkpoint, train
 from lfcs.agents import AgentGroup
-from lfcs.learner import hidden_traces
 from lfcs.rollout import play_episode
-from tests.conftest import SMALL, make_cfg
+from tests.conftest import SMALL, make_cfg, read_metrics
 
-
-def run(cfg, agents, episodes):
-    group = AgentGroup(cfg, agents)
-    rows = [group.run_episode() for _ in range(episodes)]
-    return group, rows
-
-
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        ["learner=lfcs"],
-        ["learner=eprop"],
-        # CartPole episodes end at different steps: agents sit out Adam steps past their own episode end.
-        ["env=cartpole", "env.max_episode_steps=30", "learner=lfcs"],
-        ["network.rec_std=0.1", "learner.learn_rec=true", "network.stochastic_spikes=true"],
+CASES = {
+    "lfcs-n40": ["network.num_neurons=40", "learner=lfcs"],
+    "eprop-n40": ["network.num_neurons=40", "learner=eprop"],
+    # CartPole episodes end at different steps: agents sit out Adam steps past their own episode end.
+    "cartpole-variable-length": ["network.num_neurons=40", "env=cartpole", "env.max_episode_steps=30"],
+    "rec-stochastic-learned-n40": [
+        "network.num_neurons=40",
+        "network.rec_std=0.1",
+        "learner.learn_rec=true",
+        "network.stochastic_spikes=true",
     ],
-    ids=["lfcs", "eprop", "cartpole-variable-length", "rec-stochastic"],
-)
-def test_agent_alone_equals_agent_in_group(overrides):
-    seed, episodes = 3, 3
-    together, rows_together = run(make_cfg(*SMALL, *overrides, f"seed={seed}", "num_agents=3"), [0, 1, 2], episodes)
+    # The paper's size, where a batched BLAS product rounds differently for B = 1 and B > 1.
+    "lfcs-n500": ["learner=lfcs"],
+    "eprop-n500": ["learner=eprop"],
+    "rec-stochastic-n500": ["network.rec_std=0.05", "network.stochastic_spikes=true"],
+    "cartpole-learned-rec-n500": [
+        "env=cartpole",
+        "env.max_episode_steps=40",
+        "network.rec_std=0.05",
+        "learner.learn_rec=true",
+    ],  # fmt: skip
+}
+
+
+def final_state(run_dir):
+    """Every agent's pi_new / pi_ref weights and Adam state, keyed by agent id."""
+    out = {}
+    for path in sorted((run_dir / "checkpoints").glob("*.pt")):
+        state = checkpoint.load(path)
+        for i, agent in enumerate(state["agents"]):
+            tensors = {f"new.{k}": v[i] for k, v in state["new_policy"].items()}
+            tensors |= {f"ref.{k}": v[i] for k, v in state["ref_policy"].items()}
+            tensors |= {f"adam.{k}": v[i] for k, v in state["adam"].items()}
+            out[agent] = tensors
+    return out
+
+
+def by_agent(rows, agent_offset=0):
+    per = {}
+    for row in rows:
+        agent = int(row.pop("agent")) + agent_offset
+        per.setdefault(agent, []).append(row)
+    return per
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_agent_alone_equals_agent_in_group_and_in_a_worker(tmp_path, case):
+    """alone (seed s + b) == agent b of a 3-agent group == agent b of a 3-agent run on 2 workers: every metrics
+    column but the wall-clock ones, every weight, every Adam moment, bit for bit."""
+    overrides = ["progress=false", "iterations=3", "seed=5", *CASES[case]]
+    group, workers = tmp_path / "group", tmp_path / "workers"
+    train(make_cfg(*overrides, "num_agents=3", f"run_dir={group}"))
+    train(make_cfg(*overrides, "num_agents=3", "workers=2", f"run_dir={workers}"))
+    group_rows, group_state = by_agent(read_metrics(group / "metrics.csv")), final_state(group)
+    assert by_agent(read_metrics(workers / "metrics.csv")) == group_rows
     for b in range(3):
-        alone, rows_alone = run(make_cfg(*SMALL, *overrides, f"seed={seed + b}", "num_agents=1"), [0], episodes)
-        assert torch.equal(alone.new_policy.w_out[0], together.new_policy.w_out[b])
-        assert torch.equal(alone.ref_policy.w_out[0], together.ref_policy.w_out[b])
-        for episode in range(episodes):
-            mine, theirs = rows_alone[episode][0], rows_together[episode][b]
-            for key in (
-                "episodic_return",
-                "episode_length",
-                "mask_fraction",
-                "abs_log_ratio",
-                "firing_rate",
-                "w_out_norm",
-            ):
-                assert mine[key] == theirs[key], (key, episode, b)
-    lengths = {row["episode_length"] for rows in rows_together for row in rows}
-    if "env=cartpole" in overrides:
+        alone = tmp_path / f"alone{b}"
+        train(make_cfg(*[o for o in overrides if o != "seed=5"], f"seed={5 + b}", f"run_dir={alone}"))
+        assert by_agent(read_metrics(alone / "metrics.csv"), agent_offset=b)[b] == group_rows[b], b
+        for key, tensor in final_state(alone)[0].items():
+            assert torch.equal(tensor, group_state[b][key]), (b, key)
+            assert torch.equal(tensor, final_state(workers)[b][key]), (b, key)
+    if case == "cartpole-variable-length":
+        lengths = {row["episode_length"] for rows in group_rows.values() for row in rows}
         assert len(lengths) > 1, "the variable-length case must really have different lengths"
 
 
-def test_replay_dynamics_equal_acting_dynamics_and_reset_each_pass():
-    cfg = make_cfg(*SMALL, "num_agents=2", "iterations=2")
+@pytest.mark.parametrize("stochastic", [False, True], ids=["deterministic", "stochastic"])
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+def test_eprop_replay_reproduces_acting_exactly(stochastic, backend):
+    """e-prop replays with pi_new == pi_ref: the replay must reproduce acting's probabilities bit for bit, so rho is
+    exactly 1 (with stochastic spikes too: the replay reuses acting's spike noise)."""
+    noise = "true" if stochastic else "false"
+    cfg = make_cfg("progress=false", "learner=eprop", f"network.stochastic_spikes={noise}", "num_agents=2",
+                   f"backend={backend}", "network.rec_std=0.05")  # fmt: skip
     group = AgentGroup(cfg, [0, 1])
+    for _ in range(2):
+        buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0, 1],
+                                 group.learner.use_kernels)  # fmt: skip
+        stats, record = group.learner.learn(buffer)
+        assert torch.equal(record.new_probs, buffer.ref_probs[:-1])
+        assert stats["mask_fraction"].tolist() == [0.0, 0.0] and stats["abs_log_ratio"].tolist() == [0.0, 0.0]
+        group.learner.end_episode(1)
+
+
+def test_lfcs_ratio_starts_at_one_with_stochastic_spikes():
+    """lf-cs: before its first update pi_new == pi_ref, so the first replayed step's ratio is exactly 1."""
+    group = AgentGroup(make_cfg(*SMALL, "network.stochastic_spikes=true", "num_agents=2"), [0, 1])
     group.run_episode()
     buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [None, None], True)
-    traces = hidden_traces(group.new_policy, buffer.obs, with_rec_inputs=False)
-    assert torch.equal(traces.r, buffer.readout)
-    again = hidden_traces(group.new_policy, buffer.obs, with_rec_inputs=False)
-    assert torch.equal(again.r, traces.r)  # every replay starts from the reset state
+    group.learner.end_episode(1)  # pi_ref <- pi_new, so that the replay starts from pi_ref's weights
+    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [None, None], True)
+    _, record = group.learner.learn(buffer)
+    assert torch.equal(record.new_probs[0], buffer.ref_probs[0])
+    assert not torch.equal(record.new_probs[-1], buffer.ref_probs[-2])  # later steps see the updates
+
+
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+def test_every_pass_starts_from_the_reset_state(backend):
+    """With lr = 0 nothing changes between passes, so every pass must record exactly the same probabilities."""
+    cfg = make_cfg(*SMALL, "network.rec_std=0.1", f"backend={backend}")
+    group = AgentGroup(cfg, [0])
+    group.learner.lr = 0.0
+    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0], False)
+    first = group.learner.learn(buffer)[1].new_probs.clone()
+    assert torch.equal(group.learner.learn(buffer)[1].new_probs, first)
 
 
 def test_pi_ref_is_copied_after_episode_one_not_zero():
-    cfg = make_cfg(*SMALL, "num_agents=1")
-    group = AgentGroup(cfg, [0])
+    group = AgentGroup(make_cfg(*SMALL, "num_agents=1"), [0])
     initial = group.ref_policy.w_out.clone()
     group.run_episode()  # episode 0: pi_new learns, no copy
     assert torch.equal(group.ref_policy.w_out, initial)
@@ -74,14 +130,15 @@ def test_pi_ref_is_copied_after_episode_one_not_zero():
     assert group.ref_policy is not group.new_policy
 
 
-def test_adam_steps_per_episode():
-    """fast: T-1 steps per pass; slow: one per pass; plus the trailing zero step from episode 1 on."""
-    for learner, per_episode in (("lfcs", 2 * 99), ("eprop", 1)):
-        group = AgentGroup(make_cfg(*SMALL, f"learner={learner}"), [0])
-        group.run_episode()
-        group.run_episode()
-        step = float(group.learner.adam_state(0)["step"])
-        assert step == 2 * per_episode + 1, learner
+@pytest.mark.parametrize("learner,per_episode", [("lfcs", 2 * 99), ("eprop", 1)])
+@pytest.mark.parametrize("trailing", [True, False])
+def test_adam_steps_per_episode(learner, per_episode, trailing):
+    """fast: T-1 steps per pass; slow: one per pass; plus the trailing zero step from episode 1 on when it is on."""
+    cfg = make_cfg(*SMALL, f"learner={learner}", f"learner.trailing_zero_step={str(trailing).lower()}")
+    group = AgentGroup(cfg, [0])
+    group.run_episode()
+    group.run_episode()
+    assert float(group.learner.adam_out.step[0]) == 2 * per_episode + int(trailing)
 
 
 def test_learned_recurrence_keeps_no_self_connections():

@@ -7,8 +7,8 @@ import math
 import torch
 
 from lfcs.buffer import advantages_from_rewards
-from lfcs.learner import smooth
 from lfcs.neurons import initial_state, make_neuron_params, network_step, policy_probs, sample_actions
+from lfcs.rule import smooth
 
 A_M, A_S, A_RO = math.exp(-1 / 6), math.exp(-1 / 4), math.exp(-1)
 H, W_RES, V0, KAPPA = -8.0, 100.0, -4.0, 2.5
@@ -62,12 +62,16 @@ def test_self_inhibition_matches_method_form():
 
 
 def test_stochastic_spikes_follow_the_uniforms():
-    w_in = t64([[[0.0], [0.0]]])
-    state = initial_state(1, 2, params(stochastic=True), w_in)
-    # v_pre = a_m V0 + (1 - a_m) h for both neurons; P(spike) = sigmoid(v_pre / 0.05), about 0.
-    v_pre, new = network_step(t64([[0.0]]), state, w_in, None, params(stochastic=True), t64([[0.0, 0.999]]))
-    p_spike = torch.sigmoid(v_pre / 0.05)
-    assert torch.equal(new.z, (t64([[0.0, 0.999]]) < p_spike).to(torch.float64))
+    """z = 1[u < sigmoid(v / dv)] with v computed by hand: the input drives v_pre to 0.01, P(spike) = sigmoid(0.2)."""
+    v_target = 0.01
+    current = (v_target - A_M * V0) / (1 - A_M) - H  # v_pre = a_m V0 + (1 - a_m)(I + h)
+    w_in = t64([[[current], [current], [0.0]]])  # (B=1, N=3, I=1); neuron 2 sits far below threshold
+    state = initial_state(1, 3, params(stochastic=True), w_in)
+    p_spike = 1 / (1 + math.exp(-v_target / 0.05))  # 0.5498...
+    uniforms = t64([[p_spike - 1e-6, p_spike + 1e-6, 1e-30]])
+    v_pre, new = network_step(t64([[1.0]]), state, w_in, None, params(stochastic=True), uniforms)
+    assert abs(float(v_pre[0, 0]) - v_target) < 1e-12
+    assert new.z.tolist() == [[1.0, 0.0, 0.0]]  # neuron 2: P = sigmoid(-4.6 / 0.05) < 1e-30
 
 
 def test_policy_and_sampling():
@@ -90,6 +94,11 @@ def test_advantages_are_previous_rewards():
     assert adv == [0.0, 1.0 - 0.5 + 0.5 * 0.25, 0.0 - 0.25 + 0.0, -1.0 - 0.0 + 0.5 * 1.0]
 
 
-def test_smooth():
-    assert float(smooth(t64(0.0))) == 0.01 / 1.03
-    assert abs(float(smooth(t64(1.0))) - 1.01 / 1.03) < 1e-16
+def test_smooth_keeps_a_distribution_for_any_number_of_actions():
+    """smooth(u) = (u + 0.01) / (1 + 0.01 O): 1.03 for Pong-100's three actions, and a distribution for any O."""
+    three = smooth(t64([0.0, 1.0, 0.0]))
+    assert three.tolist() == [0.01 / 1.03, 1.01 / 1.03, 0.01 / 1.03]
+    for num_actions in (2, 3, 6):
+        probs = torch.softmax(torch.randn(4, num_actions, dtype=torch.float64), dim=-1)
+        torch.testing.assert_close(smooth(probs).sum(-1), torch.ones(4, dtype=torch.float64), rtol=0, atol=1e-15)
+        assert float(smooth(torch.zeros(1, num_actions, dtype=torch.float64))[0, 0]) == 0.01 / (1 + 0.01 * num_actions)

@@ -33,3 +33,44 @@ def test_reference_curves_match_method_md():
     ]
     mean, std, n = lfcs.stats(2500)
     assert n == 8 and round(mean, 2) == 0.10 and round(std, 2) == 0.95  # METHOD.md §4's table
+
+
+def test_reference_check_csv_flags_each_mark_by_hand(tmp_path):
+    """aggregate.py --reference: one row per 250-episode mark, difference and 2 x combined SE as computed by hand."""
+    import csv
+
+    from tests.conftest import run_script
+
+    run = tmp_path / "sweep" / "experiment=pong100_lfcs" / "seed=0"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\nexperiment_tag: lfcs\n")
+    ours = {250: (0.0, 2.0), 500: (5.0, 5.0)}  # agent 0, agent 1 (seeds 0 and 1)
+    with open(run / "metrics.csv", "w") as handle:
+        handle.write("agent,episode,reward_mean50\n")
+        for episode in range(50, 501, 50):
+            for agent in (0, 1):
+                handle.write(f"{agent},{episode},{ours.get(episode, (0.0, 0.0))[agent]}\n")
+    reference = tmp_path / "reference.csv"
+    with open(reference, "w") as handle:
+        handle.write("method,seed,episode,reward_mean50\n")
+        for seed, values in ((1, {250: 1.0, 500: 0.0}), (2, {250: 1.0, 500: 0.0})):
+            for episode, value in values.items():
+                handle.write(f"lfcs,{seed},{episode},{value}\n")
+    result = run_script("scripts/aggregate.py", str(tmp_path / "sweep"), "--reference", str(reference))
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "sweep" / "reference_check.csv") as handle:
+        rows = {int(row["episode"]): row for row in csv.DictReader(handle)}
+    assert sorted(rows) == [250, 500]
+    # 250: means 1 vs 1, stds sqrt(2) vs 0, n = 2: bound 2 sqrt(2/2) = 2, difference 0 -> within noise.
+    assert (rows[250]["difference"], rows[250]["two_combined_se"], rows[250]["within_seed_noise"]) == (
+        "+0.000",
+        "2.000",
+        "True",
+    )
+    # 500: 5 vs 0 with no spread on either side: bound 0 -> outside.
+    assert (rows[500]["difference"], rows[500]["two_combined_se"], rows[500]["within_seed_noise"]) == (
+        "+5.000",
+        "0.000",
+        "False",
+    )
+    assert rows[250]["reference"] == "official_lfcs" and rows[250]["n"] == "2" and rows[250]["ref_n"] == "2"

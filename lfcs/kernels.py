@@ -1,0 +1,241 @@
+"""Compiled CPU kernels of the network (METHOD.md §2) and of the rule (METHOD.md §3), one agent at a time.
+
+Why a kernel: a replayed step of lf-cs is a few thousand floating-point operations, far less than the ~15 tensor
+dispatches and one optimiser call it took as torch code; 198 of them per episode made the network cost as much as
+the Atari emulator. Here a whole replay pass is one call, and acting is one call per environment step.
+
+Why one agent at a time: every agent runs the same scalar loops over its own rows, so agent b's numbers cannot
+depend on which agents share the batch (a batched BLAS product or a vectorised transcendental may round the last
+bit differently for different batch sizes). Acting and replay call the same ``_neuron_step`` and ``_policy``, so a
+replay with pi_ref's weights reproduces pi_ref's probabilities exactly (e-prop's ratio is exactly 1).
+
+The equations are those of ``lfcs.neurons`` (norse's box steps, written in norse's own update form) and
+``lfcs.rule``; ``tests/test_kernels.py`` pins the two implementations together and the golden files pin both.
+Arrays are numpy views of the policy's torch tensors (CPU only); nothing here allocates per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Indices into the `out_stats` rows of a replay pass.
+STAT_MASKED, STAT_ABS_LOG_RATIO, STAT_APPROX_KL = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def _neuron_step(x, w_in, w_rec, has_rec, bias, v, z, s_hat, p, r, v_pre, spike_u, noise_width, c):
+    """One network step of one agent, in place on its state rows (v, z, s_hat, p, r; v_pre receives v_t).
+
+    c = (a_m, a_s, a_ro, w_res, V0, smoothing floor): see ``constants``. noise_width <= 0: deterministic spikes.
+    """
+    a_m, a_s, a_ro, w_res = c[0], c[1], c[2], c[3]
+    n, n_in = w_in.shape
+    for i in range(n):  # s_hat_t = a_s s_hat + (1 - a_s) z_{t-1}  (norse li_box: s + (1 - a_s)((0 - s) + z))
+        s_hat[i] = s_hat[i] + (1.0 - a_s) * ((0.0 - s_hat[i]) + z[i])
+    for i in range(n):
+        current = 0.0
+        for j in range(n_in):
+            current += w_in[i, j] * x[j]
+        if has_rec:
+            rec = 0.0
+            for k in range(n):
+                rec += w_rec[i, k] * s_hat[k]
+            current += rec
+        # norse lif_box: v + (1 - a_m)((h - v) + I) = a_m v + (1 - a_m)(I + h)
+        vp = v[i] + (1.0 - a_m) * ((bias[i] - v[i]) + current)
+        v_pre[i] = vp
+        if noise_width > 0.0:
+            spike = 1.0 if spike_u[i] < 1.0 / (1.0 + math.exp(-vp / noise_width)) else 0.0
+        else:
+            spike = 1.0 if vp > 0.0 else 0.0
+        z[i] = spike
+        v[i] = vp - spike * (w_res / a_m)  # subtractive self-inhibition, before the next decay
+        p[i] = a_m * p[i] + (1.0 - a_m) * s_hat[i]
+        r[i] = a_ro * r[i] + (1.0 - a_ro) * spike
+
+
+@njit(cache=True, inline="always")
+def _policy(w_out, r, gain, probs):
+    """probs = softmax(gain * W_out r) for one agent (max subtracted, as torch.softmax does)."""
+    num_actions, n = w_out.shape
+    top = -np.inf
+    for o in range(num_actions):
+        acc = 0.0
+        for i in range(n):
+            acc += w_out[o, i] * r[i]
+        probs[o] = gain * acc
+        top = max(top, probs[o])
+    total = 0.0
+    for o in range(num_actions):
+        probs[o] = math.exp(probs[o] - top)
+        total += probs[o]
+    for o in range(num_actions):
+        probs[o] = probs[o] / total
+
+
+@njit(cache=True)
+def act_step(x, w_in, w_rec, has_rec, w_out, bias, v, z, s_hat, p, r, spike_u, noise_width, c, gain, action_u,
+             running, probs, actions, spike_count):  # fmt: skip
+    """One acting step of every running agent: network step, policy, inverse-CDF action sample.
+
+    x (B, I); weights (B, ...); state rows (B, N) in place; spike_u (B, N); action_u (B,); running (B,) bool.
+    Writes probs (B, O), actions (B,), adds each agent's spikes to spike_count (B,).
+    """
+    num_agents, num_actions = w_out.shape[0], w_out.shape[1]
+    v_pre = np.empty(w_in.shape[1], dtype=v.dtype)
+    for b in range(num_agents):
+        if not running[b]:
+            continue
+        _neuron_step(x[b], w_in[b], w_rec[b], has_rec, bias, v[b], z[b], s_hat[b], p[b], r[b], v_pre, spike_u[b],
+                     noise_width, c)  # fmt: skip
+        _policy(w_out[b], r[b], gain, probs[b])
+        cdf, action = 0.0, 0
+        for o in range(num_actions):
+            cdf += probs[b, o]
+            if action_u[b] >= cdf:
+                action += 1
+        actions[b] = min(action, num_actions - 1)
+        spike_count[b] += z[b].sum()
+
+
+@njit(cache=True, inline="always")
+def _adam_scalars(step, lr, beta1, beta2):
+    """Adam's step size lr / (1 - beta1^t) and sqrt(1 - beta2^t) at step t."""
+    return lr / (1.0 - beta1**step), math.sqrt(1.0 - beta2**step)
+
+
+@njit(cache=True, inline="always")
+def _adam_ascent(param, grad, m, v, step, lr, beta1, beta2, adam_eps):
+    """One Adam step of torch's maximize mode on flat rows (param, grad = D, moments of -D); step already counted."""
+    step_size, bias2_sqrt = _adam_scalars(step, lr, beta1, beta2)
+    for k in range(param.shape[0]):
+        g = -grad[k]
+        m[k] = m[k] + (1.0 - beta1) * (g - m[k])
+        v[k] = beta2 * v[k] + (1.0 - beta2) * g * g
+        param[k] = param[k] - step_size * m[k] / (math.sqrt(v[k]) / bias2_sqrt + adam_eps)
+
+
+@njit(cache=True)
+def adam_zero_step(params, m, v, steps, lr, beta1, beta2, adam_eps):
+    """The end-of-episode Adam step with a zero gradient for every agent: params, m, v (B, K); steps (B,)."""
+    zero = np.zeros(params.shape[1], dtype=params.dtype)
+    for b in range(params.shape[0]):
+        steps[b] += 1.0
+        _adam_ascent(params[b], zero, m[b], v[b], steps[b], lr, beta1, beta2, adam_eps)
+
+
+@njit(cache=True)
+def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, has_rec, w_out, bias, noise_width,
+                c, gain, smooth_scale, gamma, lo, hi, fast, compute_rec, learn_rec, adam, out_m, out_v, out_steps,
+                rec_m, rec_v, rec_steps, out_probs, out_ratio, out_mask, out_stats, rec_sum):  # fmt: skip
+    """One replay pass of pi_new over every agent's stored episode (METHOD.md §3), updating its weights in place.
+
+    obs (T, B, I); actions (T, B); smooth_ref (T, B, O) = smooth(q_t); adv (T, B); lengths (B,): agent b
+    replays t = 0 .. lengths[b] - 2. spike_u (T, B, N): the uniforms acting drew (common random numbers).
+    adam = (lr, beta1, beta2, eps); Adam moments (B, K) and step counts (B,) of W_out and, with learn_rec, of W_rec.
+    Records probabilities (T-1, B, O), rho(a_t) and masks (T-1, B), per-agent sums of the statistics (B, 3) and,
+    with compute_rec, the pass's sum of A_t E_rec_{t-1} (B, N, N).
+    """
+    horizon, num_agents, _ = obs.shape
+    num_actions, n = w_out.shape[1], w_out.shape[2]
+    lr, beta1, beta2, adam_eps = adam[0], adam[1], adam[2], adam[3]
+    dtype = w_out.dtype
+    v, z, s_hat, p = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype)
+    r, v_pre, post = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
+    probs, coef = np.empty(num_actions, dtype=dtype), np.empty(num_actions, dtype=dtype)
+    elig_out, grad_out = np.empty((num_actions, n), dtype=dtype), np.empty((num_actions, n), dtype=dtype)
+    rec_shape = (n, n) if compute_rec else (0, 0)
+    elig_rec, grad_rec = np.empty(rec_shape, dtype=dtype), np.empty(rec_shape, dtype=dtype)
+    for b in range(num_agents):
+        v[:] = c[4]  # V0; everything else starts at 0 on every pass
+        z[:], s_hat[:], p[:], r[:] = 0.0, 0.0, 0.0, 0.0
+        elig_out[:, :], grad_out[:, :] = 0.0, 0.0
+        if compute_rec:
+            elig_rec[:, :], grad_rec[:, :] = 0.0, 0.0
+        w_out_b, flat_out = w_out[b], w_out[b].reshape(-1)
+        steps = lengths[b] - 1
+        for t in range(steps):
+            _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, v, z, s_hat, p, r, v_pre, spike_u[t, b],
+                         noise_width, c)  # fmt: skip
+            _policy(w_out_b, r, gain, probs)
+            a = actions[t, b]
+            ratio = ((probs[a] + c[5]) / smooth_scale) / smooth_ref[t, b, a]
+            mask = 1.0 if lo < ratio < hi else 0.0
+            log_ratio = math.log(ratio)
+            out_stats[b, STAT_MASKED] += 1.0 - mask
+            out_stats[b, STAT_ABS_LOG_RATIO] += abs(log_ratio)
+            out_stats[b, STAT_APPROX_KL] += (ratio - 1.0) - log_ratio
+            out_ratio[t, b], out_mask[t, b] = ratio, mask
+            out_probs[t, b, :] = probs
+            a_t = adv[t, b]
+            if compute_rec:  # before W_out moves: G_rec reads this step's W_out
+                _rec_update(w_out_b, probs, a, c, smooth_scale, smooth_ref[t, b], mask, v_pre, p, a_t, gamma,
+                            fast, learn_rec, elig_rec, grad_rec, rec_sum[b], post, coef)  # fmt: skip
+            step_size, bias2_sqrt = 0.0, 1.0
+            if fast:
+                out_steps[b] += 1.0
+                step_size, bias2_sqrt = _adam_scalars(out_steps[b], lr, beta1, beta2)
+            m_b, v_b = out_m[b], out_v[b]
+            # One sweep over W_out's entries does D, the trace and (fast) the Adam step, entry by entry.
+            for o in range(num_actions):
+                onehot = 1.0 if o == a else 0.0
+                rho_o = ((probs[o] + c[5]) / smooth_scale) / smooth_ref[t, b, o]
+                coef_o = (onehot - probs[o]) * rho_o * mask  # G_out = coef outer r
+                for i in range(n):
+                    e = elig_out[o, i]
+                    d = a_t * e  # D += A_t E_{t-1}: the reward that followed a_{t-1} meets the trace up to t-1
+                    elig_out[o, i] = gamma * e + coef_o * r[i]  # E_t = gamma E_{t-1} + G_out
+                    if fast:
+                        k = o * n + i
+                        g = -d  # torch's maximize mode: the moments of -D
+                        m_b[k] = m_b[k] + (1.0 - beta1) * (g - m_b[k])
+                        v_b[k] = beta2 * v_b[k] + (1.0 - beta2) * g * g
+                        w_out_b[o, i] = w_out_b[o, i] - step_size * m_b[k] / (math.sqrt(v_b[k]) / bias2_sqrt + adam_eps)
+                    else:
+                        grad_out[o, i] += d
+            if fast and learn_rec:
+                rec_steps[b] += 1.0
+                _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], lr,
+                             beta1, beta2, adam_eps)  # fmt: skip
+        if not fast and steps > 0:
+            out_steps[b] += 1.0
+            _adam_ascent(flat_out, grad_out.reshape(-1), out_m[b], out_v[b], out_steps[b], lr, beta1, beta2, adam_eps)
+            if learn_rec:
+                rec_steps[b] += 1.0
+                _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], lr, beta1,
+                             beta2, adam_eps)  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _rec_update(w_out, probs, a, c, smooth_scale, smooth_ref, mask, v_pre, p, a_t, gamma, fast, learn_rec,
+                elig_rec, grad_rec, rec_sum, post, coef):  # fmt: skip
+    """D_rec += A_t E_rec_{t-1}; E_rec_t = gamma E_rec_{t-1} + G_rec (METHOD.md §3), for one agent."""
+    num_actions, n = w_out.shape
+    for i in range(n):
+        for k in range(n):
+            step_grad = a_t * elig_rec[i, k]
+            rec_sum[i, k] += step_grad
+            if fast:
+                grad_rec[i, k] = step_grad
+            else:
+                grad_rec[i, k] += step_grad
+    if learn_rec:
+        for i in range(n):
+            grad_rec[i, i] = 0.0  # W_rec has no self-connections, and keeps none
+    # G_rec = ((W_out^T ((onehot(a) - smooth(pi)) * rho * m)) * sigma'(v_t)) outer p_t
+    for o in range(num_actions):
+        onehot = 1.0 if o == a else 0.0
+        smooth_o = (probs[o] + c[5]) / smooth_scale
+        coef[o] = (onehot - smooth_o) * (smooth_o / smooth_ref[o]) * mask
+    for i in range(n):
+        acc = 0.0
+        for o in range(num_actions):
+            acc += w_out[o, i] * coef[o]
+        sig = 1.0 / (1.0 + math.exp(-v_pre[i]))
+        post[i] = acc * (sig * (1.0 - sig))
+    for i in range(n):
+        for k in range(n):
+            elig_rec[i, k] = gamma * elig_rec[i, k] + post[i] * p[k]

@@ -1,0 +1,103 @@
+"""The per-step maths of the lf-cs rule (METHOD.md §3) and its Adam ascent, as pure torch functions.
+
+For replayed step t (stored input x_t, pi_ref's action a_t and probabilities q_t, advantage A_t), with O actions::
+
+    smooth(u) = (u + 0.01) / (1 + 0.01 O)                         (1.03 for Pong-100's three actions)
+    rho       = smooth(pi_t) / smooth(q_t)                        (vector over actions)
+    m         = 1[1 - eps < rho[a_t] < 1 + eps]
+    G_out     = ((onehot(a_t) - pi_t) * rho * m) outer r_t
+    G_rec     = ((W_out^T ((onehot(a_t) - smooth(pi_t)) * rho * m)) * sigma'(v_t)) outer p_t
+    D        += A_t * E_{t-1};   E_t = gamma * E_{t-1} + G
+
+These functions serve the torch learner (any device); ``lfcs.kernels`` computes the same on the CPU.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+SMOOTH_FLOOR = 0.01  # smooth(u) = (u + 0.01) / (1 + 0.01 O) keeps the ratio finite for tiny probabilities
+
+
+def smooth_scale(num_actions: int) -> float:
+    """The normaliser 1 + 0.01 O of smooth(u), so that smooth sums to 1 over O actions."""
+    return 1.0 + num_actions * SMOOTH_FLOOR
+
+
+def smooth(probs: torch.Tensor) -> torch.Tensor:
+    """smooth(u) over the last axis (the actions)."""
+    return (probs + SMOOTH_FLOOR) / smooth_scale(probs.shape[-1])
+
+
+def ratio_and_mask(
+    probs: torch.Tensor, smooth_ref: torch.Tensor, actions: torch.Tensor, lo: float, hi: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """rho (B, O), rho[a_t] (B,) and the mask m (B,) from pi_new's probs (B, O) and smooth(q_t) (B, O).
+
+    A division, not a product with 1 / smooth(q_t): when pi_new == pi_ref the ratio is then exactly 1."""
+    rho = smooth(probs) / smooth_ref
+    taken = rho.gather(1, actions.unsqueeze(1)).squeeze(1)
+    mask = ((taken > lo) & (taken < hi)).to(probs.dtype)
+    return rho, taken, mask
+
+
+def readout_coef(probs, rho, mask, onehot):
+    """(onehot(a_t) - pi_t) * rho * m, the post-synaptic factor of G_out: (B, O)."""
+    return (onehot - probs) * rho * mask.unsqueeze(1)
+
+
+def recurrent_post(probs, rho, mask, onehot, w_out, v_pre):
+    """(W_out^T ((onehot - smooth(pi)) * rho * m)) * sigma'(v_t), the post-synaptic factor of G_rec: (B, N)."""
+    coef = (onehot - smooth(probs)) * rho * mask.unsqueeze(1)  # (B, O)
+    back = (w_out * coef.unsqueeze(2)).sum(1)  # W_out^T coef, (B, N)
+    sig = torch.sigmoid(v_pre)
+    return back * (sig * (1.0 - sig))  # sigma'(v) of width 1, on the pre-reset membrane
+
+
+def trace_step(trace: torch.Tensor, post: torch.Tensor, pre: torch.Tensor, gamma: float) -> torch.Tensor:
+    """E_t = gamma E_{t-1} + post outer pre: trace (B, M, K), post (B, M), pre (B, K)."""
+    return trace * gamma + post.unsqueeze(2) * pre.unsqueeze(1)
+
+
+class AdamState(NamedTuple):
+    """Adam moments of one weight tensor (B, ...) in torch's maximize convention (moments of -D), steps (B,)."""
+
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    step: torch.Tensor
+
+    @staticmethod
+    def zeros_like(weights: torch.Tensor) -> AdamState:
+        step = torch.zeros(weights.shape[0], dtype=torch.float64, device=weights.device)
+        return AdamState(torch.zeros_like(weights), torch.zeros_like(weights), step)
+
+
+def adam_ascent_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: AdamState,
+    active: torch.Tensor,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """One Adam ascent step on D (``torch.optim.Adam(maximize=True)``'s maths), in place, for agents with active=1.
+
+    param, grad (B, ...); active (B,) bool. An inactive agent's weights, moments and step count stay as they are.
+    """
+    beta1, beta2 = betas
+    shape = (-1,) + (1,) * (param.dim() - 1)
+    keep = active.view(shape)
+    steps = state.step + active.to(state.step.dtype)
+    state.step.copy_(steps)
+    bias1 = (1.0 - beta1**steps).view(shape).to(param.dtype)
+    bias2_sqrt = (1.0 - beta2**steps).sqrt().view(shape).to(param.dtype)
+    g = -grad
+    m = state.exp_avg + (1.0 - beta1) * (g - state.exp_avg)
+    v = beta2 * state.exp_avg_sq + (1.0 - beta2) * g * g
+    new = param - (lr / bias1) * m / (v.sqrt() / bias2_sqrt + eps)
+    state.exp_avg.copy_(torch.where(keep, m, state.exp_avg))
+    state.exp_avg_sq.copy_(torch.where(keep, v, state.exp_avg_sq))
+    param.copy_(torch.where(keep, new, param))
