@@ -157,19 +157,6 @@ def precheck(argv: list[str], conf_dir: Path) -> None:
             fail(" ".join(str(exc).split()))
 
 
-def prepare_sweep_storage(argv: list[str], conf_dir: Path) -> None:
-    """Create the folder of an Optuna sqlite storage before Hydra starts the sweeper (it opens the database
-    before the launcher creates the sweep directory)."""
-    if not any(arg.startswith("hparams_search=") for arg in argv):
-        return
-    overrides = [arg for arg in argv if not arg.startswith("-")]
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    storage = OmegaConf.select(cfg, "hydra.sweeper.storage", default=None)
-    if isinstance(storage, str) and storage.startswith("sqlite:///"):
-        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-
-
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
