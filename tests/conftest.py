@@ -33,10 +33,18 @@ def read_metrics(path: Path, drop=("sps",)) -> list[dict]:
         return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(handle)]
 
 
-def run_script(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_script(
+    *args: str, timeout: float = 300, env: dict | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """Run a script of the repository (path relative to ROOT) as a user would, from ``cwd``."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+        [sys.executable, str(ROOT / args[0]), *args[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
     )
 
 

@@ -36,17 +36,42 @@ def test_network_options_compose(network):
     validate(make_cfg(f"network={network}"))
 
 
+def parent_experiment(experiment):
+    """The experiment a file builds on (its first plain defaults entry), or None for one built on the defaults."""
+    defaults = OmegaConf.load(ROOT / "conf" / "experiment" / f"{experiment}.yaml").get("defaults", [])
+    return next((entry for entry in defaults if isinstance(entry, str) and entry != "_self_"), None)
+
+
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_experiments_compose(experiment):
+def test_experiments_compose_change_something_and_validate(experiment):
     cfg = make_cfg(f"experiment={experiment}")
     validate(cfg)
-    assert cfg.iterations >= 1
+    parent = parent_experiment(experiment)
+    if parent is None and experiment == "pong100_lfcs":
+        assert cfg == make_cfg()  # the defaults are the paper's lf-cs run (conf/config.yaml)
+    else:
+        base = make_cfg(f"experiment={parent}") if parent else make_cfg()
+        assert cfg != base, f"experiment={experiment} changes nothing against {parent or 'the defaults'}"
+
+
+LAUNCHER_TARGETS = {
+    "local": "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "joblib": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "submitit_local": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+    "submitit_slurm": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+}
 
 
 @pytest.mark.parametrize("launcher", options("launcher"))
-def test_launchers_compose(launcher):
-    with_hydra = OmegaConf.to_container(make_cfg(f"launcher={launcher}"))
-    assert "learner" in with_hydra
+def test_launchers_select_their_hydra_launcher(launcher):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_ == LAUNCHER_TARGETS[launcher]
+    own = OmegaConf.load(ROOT / "conf" / "launcher" / f"{launcher}.yaml").get("hydra", {}).get("launcher", {})
+    for key, value in own.items():  # the file's settings reach Hydra
+        assert cfg.hydra.launcher[key] == value, key
 
 
 def test_paper_experiments_are_the_papers_runs():
@@ -71,4 +96,8 @@ def test_hparams_searches_compose_with_a_resumable_study(search):
         sweeper.params
     )
     assert cfg.num_agents > 1  # seeds are averaged inside a trial
+    assert sweeper._target_.endswith("OptunaSweeper") and "TPESampler" in sweeper.sampler._target_
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    subdir = OmegaConf.to_container(cfg.hydra.sweep)["subdir"]  # unresolved: job.num exists only in a job
+    assert subdir.startswith("trial=${lfcs_trial:${hydra:job.num},") and subdir.endswith("/seed=${seed}")
     validate(cfg)

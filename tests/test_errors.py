@@ -62,6 +62,37 @@ def test_every_bad_value_gets_one_clear_line(tmp_path):
         assert not run_dir.exists(), f"{overrides}: the run directory was created"
 
 
+def test_bad_value_creates_no_folder_at_all(tmp_path):
+    result = run_script("scripts/train.py", "learner.gamma=1.5", cwd=tmp_path)
+    check_one_line_error(result, ["learner.gamma=1.5", "(0, 1]"])
+    assert list(tmp_path.iterdir()) == []  # no outputs/<date>/<time>/.hydra, no train.log
+
+
+@pytest.mark.parametrize(
+    "sweep,words",
+    [
+        (["learner.gamma=0.5,1.5"], ["learner.gamma=1.5", "(0, 1]"]),
+        (["learner.lr=1e-3,2e-3", "learner.n_passes=1,0"], ["learner.n_passes=0", ">= 1"]),
+        (["+learner.epz=0.1,0.2"], ["learner.epz=0.1", "no such key", "eps", "gamma"]),
+        (["hparams_search=pong100_optuna", "learner.gamma=1.5"], ["learner.gamma=1.5", "(0, 1]"]),
+    ],
+)
+def test_bad_value_in_a_sweep_is_one_line_per_key_and_creates_nothing(tmp_path, sweep, words):
+    args = ["-m", *sweep, "iterations=1", "network.num_neurons=20", "progress=false"]
+    result = run_script("scripts/train.py", *args, f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    check_one_line_error(result, words)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("override", ["+learner.epz=0.1", "++learner.epz=0.1", "+epz=0.1", "+env.idd=x"])
+def test_added_key_outside_the_schema_is_refused(tmp_path, override):
+    key = override.lstrip("+").split("=")[0]
+    allowed = {"learner.epz": "eps", "epz": "num_agents", "env.idd": "max_episode_steps"}[key]
+    result = run_script("scripts/train.py", override, "iterations=1", cwd=tmp_path)
+    check_one_line_error(result, [override.lstrip("+"), "no such key", allowed])
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "run"
