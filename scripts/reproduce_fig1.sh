@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
 # Fig. 1c: lf-cs and e-prop on Pong-100, 2500 episodes, 10 seeds each (METHOD.md §4), then the figure.
 # Each method is one job with 10 in-process agents (seeds SEED..SEED+9); the two jobs run in parallel on the
-# two cores through the joblib launcher. Usage: scripts/reproduce_fig1.sh [OUT_DIR] [extra overrides...]
+# two cores through the joblib launcher. The wall-clock time, the machine and the command go to
+# OUT_DIR/wall_clock.json. Usage: scripts/reproduce_fig1.sh [OUT_DIR] [extra overrides...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-multirun/fig1c}
 shift || true
+start=$(date +%s.%N)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 python scripts/train.py -m experiment=pong100_lfcs,pong100_eprop num_agents=10 launcher=joblib \
   hydra.sweep.dir="$out" "$@"
+end=$(date +%s.%N)
+python - "$out" "$start" "$end" "$load_before" "$*" <<'EOF'
+import json, os, platform, subprocess, sys
+out, start, end, load_before, extra = sys.argv[1:]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+record = {
+    "command": f"scripts/reproduce_fig1.sh {out} {extra}".strip(),
+    "wall_clock_s": round(float(end) - float(start), 1),
+    "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
+    "loadavg_before": load_before, "loadavg_after": " ".join(open("/proc/loadavg").read().split()[:3]),
+    "git_commit": commit, "seeds": "0-9 per method",
+}
+with open(os.path.join(out, "wall_clock.json"), "w") as handle:
+    json.dump(record, handle, indent=2)
+print(f"wall clock {record['wall_clock_s'] / 60:.1f} min -> {out}/wall_clock.json")
+EOF
 python scripts/aggregate.py "$out" --out "$out"
