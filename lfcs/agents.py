@@ -14,17 +14,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lfcs import checkpoint
-from lfcs.config import ConfigError
+from lfcs.errors import CheckpointError, ConfigError, NonFiniteError  # NonFiniteError: also importable from here
 from lfcs.learner import LfcsLearner
 from lfcs.logger import CSV_COLUMNS
 from lfcs.policy import build_policy
 from lfcs.rollout import env_state, episode_horizon, make_env, play_episode, set_env_state
 
 WINDOW = 50  # METHOD.md §4: reward averaged over the last 50 episodes
-
-
-class NonFiniteError(FloatingPointError):
-    """A NaN or inf in the run's numbers; the message names the quantity, the agent and the episode."""
 
 
 def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
@@ -157,13 +153,13 @@ class AgentGroup:
 
     def load(self, state: dict) -> None:
         if list(state["agents"]) != self.agent_ids:
-            raise checkpoint.CheckpointError(f"checkpoint holds agents {state['agents']}, expected {self.agent_ids}")
+            raise CheckpointError(f"checkpoint holds agents {state['agents']}, expected {self.agent_ids}")
         for policy, key in ((self.new_policy, "new_policy"), (self.ref_policy, "ref_policy")):
             saved = state[key]
             for name, tensor in policy.state_dict().items():
                 if name not in saved or saved[name].shape != tensor.shape:
                     got = None if name not in saved else tuple(saved[name].shape)
-                    raise checkpoint.CheckpointError(
+                    raise CheckpointError(
                         f"checkpoint {key}.{name} has shape {got}, the configured network needs {tuple(tensor.shape)}"
                     )
             policy.load_state_dict(saved)

@@ -3,7 +3,7 @@
 Hydra reports composition errors (wrong type, unknown key, unknown group option) over several lines; before
 Hydra starts, :func:`precheck` composes the same overrides itself and turns the first error into one line that
 names the key, the value and what is allowed. Errors found later (ranges, env, checkpoints) are raised as
-:class:`ConfigError` and friends and printed the same way by :func:`run_guarded`.
+:class:`~lfcs.errors.UserError` (``ConfigError`` and friends) and printed the same way by :func:`run_guarded`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from lfcs.agents import NonFiniteError
-from lfcs.checkpoint import CheckpointError
-from lfcs.config import ConfigError
-
-USER_ERRORS = (ConfigError, CheckpointError)
-EXIT_USAGE = 2
-EXIT_NON_FINITE = 3
+from lfcs.errors import EXIT_USAGE, UserError
 
 
 def _user_overrides(argv: list[str]) -> list[str] | None:
@@ -104,8 +98,6 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 def run_guarded(fn: Callable[[], float]) -> float:
     try:
         return fn()
-    except USER_ERRORS as exc:
-        fail(" ".join(str(exc).split()))
-    except NonFiniteError as exc:
-        fail(" ".join(str(exc).split()), EXIT_NON_FINITE)
+    except UserError as exc:
+        fail(" ".join(str(exc).split()), exc.exit_code)
     raise AssertionError("unreachable")
