@@ -93,6 +93,7 @@ class AgentGroup:
         buffer, acting = play_episode(
             self.envs, self.ref_policy, self.generators, self.horizon, self.cfg.learner.gamma, seeds, True
         )
+        self._check_env_output(buffer.obs, buffer.rewards)  # before anything learns from them
         learning, _ = self.learner.learn(buffer, self.generators)
         self.learner.end_episode(self.episode)
         w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out.flatten(1), dim=1)  # per agent row: B-invariant
@@ -120,6 +121,18 @@ class AgentGroup:
         table = torch.tensor([[float(row[c]) for c in CSV_COLUMNS] for row in rows], dtype=torch.float64)
         self.rows.append(table)
         return rows
+
+    def _check_env_output(self, obs: torch.Tensor, rewards: torch.Tensor) -> None:
+        """NonFiniteError at the first step (then the first agent) whose observation or reward is NaN or inf."""
+        # obs (T, B, I) -> (T, B); rewards (T, B). Steps past an agent's end are zero padding.
+        for name, finite in (("observation", obs.isfinite().all(-1)), ("reward", rewards.isfinite())):
+            bad = (~finite).nonzero()  # rows (t, b), ordered by t then b
+            if len(bad):
+                step, index = bad[0].tolist()
+                raise NonFiniteError(
+                    f"non-finite {name} from env {self.cfg.env.id} for agent {self.agent_ids[index]} in episode "
+                    f"{self.episode} at step {step} (the last good checkpoint is kept)"
+                )
 
     def _check_finite(self, probs: torch.Tensor, w_out_norm: torch.Tensor, learning: dict) -> None:
         quantities = {"ref_probs": probs.isfinite().all(0).all(-1), "W_out": w_out_norm.isfinite()}
