@@ -116,6 +116,7 @@ class AgentGroup:
                 env_steps=steps_before[i] + length,
                 reward_mean50=sum(recent) / len(recent),
                 sps=length / elapsed,
+                sps_total=sum(values["episode_length"]) / elapsed,  # all agents of this process, one clock
             )
             rows.append(row)
         table = torch.tensor([[float(row[c]) for c in CSV_COLUMNS] for row in rows], dtype=torch.float64)

@@ -89,6 +89,7 @@ def train(cfg: DictConfig) -> dict:
                 run_workers(cfg, groups, run_dir, logger.log, lambda: stop.flag)
             interrupted = stop.flag
         summary = summarize(run_dir / "metrics.csv", cfg)
+        logger.log_objective(summary["objective"])
     finally:
         logger.close()
     summary["wall_clock_s"] = time.perf_counter() - started  # of this invocation (a resume counts its own)
