@@ -14,17 +14,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lfcs import checkpoint
-from lfcs.config import ConfigError
+from lfcs.errors import CheckpointError, ConfigError, NonFiniteError  # NonFiniteError: also importable from here
 from lfcs.learner import LfcsLearner
 from lfcs.logger import CSV_COLUMNS
 from lfcs.policy import build_policy
 from lfcs.rollout import env_state, episode_horizon, make_env, play_episode, set_env_state
 
 WINDOW = 50  # METHOD.md §4: reward averaged over the last 50 episodes
-
-
-class NonFiniteError(FloatingPointError):
-    """A NaN or inf in the run's numbers; the message names the quantity, the agent and the episode."""
 
 
 def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
@@ -105,6 +101,7 @@ class AgentGroup:
             seeds,
             self.learner.use_kernels,
         )
+        self._check_env_output(buffer.obs, buffer.rewards)  # before anything learns from them
         learning, _ = self.learner.learn(buffer)
         self.learner.end_episode(self.episode)
         w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out.flatten(1), dim=1)  # per agent row: B-invariant
@@ -127,11 +124,24 @@ class AgentGroup:
                 env_steps=steps_before[i] + length,
                 reward_mean50=sum(recent) / len(recent),
                 sps=length / elapsed,
+                sps_total=sum(values["episode_length"]) / elapsed,  # all agents of this process, one clock
             )
             rows.append(row)
         table = torch.tensor([[float(row[c]) for c in CSV_COLUMNS] for row in rows], dtype=torch.float64)
         self.rows.append(table)
         return rows
+
+    def _check_env_output(self, obs: torch.Tensor, rewards: torch.Tensor) -> None:
+        """NonFiniteError at the first step (then the first agent) whose observation or reward is NaN or inf."""
+        # obs (T, B, I) -> (T, B); rewards (T, B). Steps past an agent's end are zero padding.
+        for name, finite in (("observation", obs.isfinite().all(-1)), ("reward", rewards.isfinite())):
+            bad = (~finite).nonzero()  # rows (t, b), ordered by t then b
+            if len(bad):
+                step, index = bad[0].tolist()
+                raise NonFiniteError(
+                    f"non-finite {name} from env {self.cfg.env.id} for agent {self.agent_ids[index]} in episode "
+                    f"{self.episode} at step {step} (the last good checkpoint is kept)"
+                )
 
     def _check_finite(self, probs: torch.Tensor, w_out_norm: torch.Tensor, learning: dict) -> None:
         quantities = {"ref_probs": probs.isfinite().all(0).all(-1), "W_out": w_out_norm.isfinite()}
@@ -165,13 +175,13 @@ class AgentGroup:
 
     def load(self, state: dict) -> None:
         if list(state["agents"]) != self.agent_ids:
-            raise checkpoint.CheckpointError(f"checkpoint holds agents {state['agents']}, expected {self.agent_ids}")
+            raise CheckpointError(f"checkpoint holds agents {state['agents']}, expected {self.agent_ids}")
         for policy, key in ((self.new_policy, "new_policy"), (self.ref_policy, "ref_policy")):
             saved = state[key]
             for name, tensor in policy.state_dict().items():
                 if name not in saved or saved[name].shape != tensor.shape:
                     got = None if name not in saved else tuple(saved[name].shape)
-                    raise checkpoint.CheckpointError(
+                    raise CheckpointError(
                         f"checkpoint {key}.{name} has shape {got}, the configured network needs {tuple(tensor.shape)}"
                     )
             policy.load_state_dict(saved)

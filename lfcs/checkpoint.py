@@ -14,15 +14,13 @@ from typing import Any
 
 import torch
 
+from lfcs.errors import CheckpointError  # also importable from here, as before
+
 FORMAT = "lfcs-checkpoint-v1"
 # Fault injection for the crash tests: SIGKILL this process at the Nth checkpoint write, after the temporary file
 # is complete and before the rename (the worst moment). Unset in normal use.
 KILL_BEFORE_RENAME_ENV = "LFCS_FAULT_KILL_BEFORE_RENAME"
 _writes = 0
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, unreadable, not ours, or does not fit the run; message is one line."""
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:

@@ -4,8 +4,8 @@ Hydra reports composition errors (wrong type, unknown key, unknown group option)
 the output folder before the task runs; before Hydra starts, :func:`precheck` composes the same overrides itself
 (every combination of a ``-m`` sweep's lists), refuses keys outside the schema (``+key=...`` included), checks
 ranges and the env, and turns the first error into one line that names the key, the value and what is allowed.
-Errors found later (checkpoints) are raised as :class:`CheckpointError` and friends and printed the same way by
-:func:`run_guarded`.
+Errors found later (checkpoints, non-finite numbers) are raised as :class:`~lfcs.errors.UserError` (``ConfigError``
+and friends) and printed the same way by :func:`run_guarded`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from lfcs.agents import NonFiniteError
-from lfcs.checkpoint import CheckpointError
-from lfcs.config import Config, ConfigError, validate
+from lfcs.config import Config, validate
+from lfcs.errors import EXIT_USAGE, ConfigError, UserError
 
-USER_ERRORS = (ConfigError, CheckpointError)
-EXIT_USAGE = 2
-EXIT_NON_FINITE = 3
 MULTIRUN_FLAGS = ("-m", "--multirun")
 MAX_COMBINATIONS = 64  # beyond this, each value of each swept key is checked with the other keys at their first
 
@@ -165,8 +161,6 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 def run_guarded(fn: Callable[[], float]) -> float:
     try:
         return fn()
-    except USER_ERRORS as exc:
-        fail(" ".join(str(exc).split()))
-    except NonFiniteError as exc:
-        fail(" ".join(str(exc).split()), EXIT_NON_FINITE)
+    except UserError as exc:
+        fail(" ".join(str(exc).split()), exc.exit_code)
     raise AssertionError("unreachable")

@@ -14,9 +14,7 @@ import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A configuration value that is not allowed; the message is one line for the user."""
+from lfcs.errors import ConfigError  # also importable from here, as before
 
 
 @dataclass

@@ -22,7 +22,16 @@ TAGS: dict[str, tuple[str, str]] = {
     ),
     "episode": ("charts/episode", "episodes completed by the agent (the paper's x-axis)"),
     "episode_length": ("charts/episode_length", "agent steps in the episode"),
-    "sps": ("charts/SPS", "environment steps per second of wall-clock time, acting and learning"),
+    "sps": (
+        "charts/SPS",
+        "this agent's env steps in the episode over the wall-clock time of its process's episode (all agents of"
+        " the process step in lockstep), acting and learning; not the run's total",
+    ),
+    "sps_total": (
+        "charts/SPS_total",
+        "env steps of all agents in this agent's process over the same wall-clock time: the process's throughput"
+        " (with workers=1 the run's, as CleanRL's SPS; with workers=W the run's is the sum over the W processes)",
+    ),
     "mask_fraction": (
         "lfcs/mask_fraction",
         "share of replayed steps whose update the ratio mask switched off",
@@ -37,6 +46,9 @@ TAGS: dict[str, tuple[str, str]] = {
 }
 CSV_COLUMNS = ["agent", "episode", "env_steps", *[k for k in TAGS if k != "episode"]]
 MAIN_METRIC = "reward_mean50"
+# The run's objective (summary.json), written once at the end into every agent's event file: an HPARAMS metric,
+# so that the runs of a sweep sort by result in the HPARAMS tab. Step: the agent's env steps at the end.
+OBJECTIVE_TAG = "hparams/objective"
 
 
 class RunLogger:
@@ -52,7 +64,6 @@ class RunLogger:
         resume_steps: list[int] | None,
         progress: bool,
     ):
-        self.run_dir = run_dir
         self.csv_path = run_dir / "metrics.csv"
         # A resumed run keeps exactly the rows its checkpoints hold: rows logged after them are dropped.
         tmp = self.csv_path.with_name("metrics.csv.tmp")
@@ -69,12 +80,13 @@ class RunLogger:
             purge = None if resume_steps is None else resume_steps[agent] + 1
             writer = SummaryWriter(log_dir=str(run_dir / "tb" / f"agent_{agent}"), purge_step=purge)
             # HPARAMS in the same event file as the scalars, so the tab lines up with the runs.
-            metric_tags = {TAGS[MAIN_METRIC][0]: 0.0, TAGS["episodic_return"][0]: 0.0}
+            metric_tags = {OBJECTIVE_TAG: 0.0, TAGS[MAIN_METRIC][0]: 0.0, TAGS["episodic_return"][0]: 0.0}
             for summary in hparams_summary(hparams, metric_tags):
                 writer.file_writer.add_summary(summary)
             writer.add_text("config", "```\n" + config_text + "\n```", global_step=0)
             self.writers.append(writer)
         self.latest: dict[int, float] = {}
+        self.steps = list(resume_steps or [0] * num_agents)  # env steps of each agent so far
         self.bar = tqdm(total=total_episodes, initial=done_episodes, unit="ep", disable=not progress, smoothing=0.1)
 
     def log(self, rows: list[dict]) -> None:
@@ -84,15 +96,16 @@ class RunLogger:
                 writer.add_scalar(tag, row[key], global_step=row["env_steps"])
             self._csv.writerow(row)
             self.latest[row["agent"]] = row[MAIN_METRIC]
+            self.steps[row["agent"]] = row["env_steps"]
         self._csv_handle.flush()
         self.bar.update(len(rows))
         mean = sum(self.latest.values()) / max(len(self.latest), 1)
         self.bar.set_postfix({MAIN_METRIC: f"{mean:+.3f}"}, refresh=False)
 
-    def flush(self) -> None:
-        self._csv_handle.flush()
-        for writer in self.writers:
-            writer.flush()
+    def log_objective(self, objective: float) -> None:
+        """The run's objective as every agent's HPARAMS metric (the tab shows the last value of the tag)."""
+        for agent, writer in enumerate(self.writers):
+            writer.add_scalar(OBJECTIVE_TAG, objective, global_step=self.steps[agent])
 
     def close(self) -> None:
         self.bar.close()

@@ -103,6 +103,11 @@ def prepare_run_dir(
     for path in files:
         state = checkpoint.load(path)
         table = state["history"]  # (episodes, agents in the file, columns)
+        if table.shape[-1] != len(CSV_COLUMNS):
+            raise checkpoint.CheckpointError(
+                f"checkpoint {path} holds {table.shape[-1]} metric columns, this lfcs writes {len(CSV_COLUMNS)} "
+                f"({', '.join(CSV_COLUMNS)}): it was written by another version; start a new run directory"
+            )
         for i, agent in enumerate(state["agents"]):
             rows = [dict(zip(CSV_COLUMNS, values)) for values in table[:, i].tolist()]
             for row in rows:

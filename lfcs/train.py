@@ -8,8 +8,6 @@ Agents are split into ``workers`` groups; each group trains in lockstep in its o
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import queue
 import signal
 import time
 from pathlib import Path
@@ -17,13 +15,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lfcs import checkpoint
-from lfcs.agents import WINDOW, AgentGroup, checkpoint_path, probe_env
+from lfcs.agents import WINDOW, probe_env
 from lfcs.config import validate
 from lfcs.logger import CSV_COLUMNS, RunLogger, flatten_hparams
 from lfcs.rundir import prepare_run_dir
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from lfcs.workers import STOP_SIGNALS, run_group, run_workers
 
 
 def agent_groups(num_agents: int, workers: int) -> list[list[int]]:
@@ -36,34 +32,6 @@ def agent_groups(num_agents: int, workers: int) -> list[list[int]]:
         groups.append(list(range(start, end)))
         start = end
     return groups
-
-
-def run_group(cfg: DictConfig, agent_ids: list[int], run_dir: Path, emit, should_stop) -> int:
-    """Train one group to ``cfg.iterations`` episodes (resuming from its checkpoint); returns episodes done."""
-    group = AgentGroup(cfg, agent_ids)
-    path = checkpoint_path(run_dir, agent_ids)
-    if path.exists():
-        group.load(checkpoint.load(path))
-    while group.episode < cfg.iterations:
-        emit(group.run_episode())
-        finished = group.episode >= cfg.iterations
-        if finished or group.episode % cfg.checkpoint_every == 0 or should_stop():
-            group.save(run_dir)
-        if should_stop() and not finished:
-            break
-    return group.episode
-
-
-def _worker(cfg_yaml: str, agent_ids: list[int], run_dir: str, rows_queue, stop) -> None:
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop, through `stop`
-    torch.set_num_threads(1)
-    cfg = OmegaConf.create(cfg_yaml)
-    try:
-        run_group(cfg, agent_ids, Path(run_dir), lambda rows: rows_queue.put(("rows", rows)), stop.is_set)
-        rows_queue.put(("done", None))
-    except Exception as exc:  # reported to the parent, which stops the run
-        rows_queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
 class _StopRequest:
@@ -118,50 +86,17 @@ def train(cfg: DictConfig) -> dict:
                 torch.set_num_threads(1)
                 run_group(cfg, groups[0], run_dir, logger.log, lambda: stop.flag)
             else:
-                _run_workers(cfg, groups, run_dir, logger, stop)
+                run_workers(cfg, groups, run_dir, logger.log, lambda: stop.flag)
             interrupted = stop.flag
+        summary = summarize(run_dir / "metrics.csv", cfg)
+        logger.log_objective(summary["objective"])
     finally:
         logger.close()
-    summary = summarize(run_dir / "metrics.csv", cfg)
     summary["wall_clock_s"] = time.perf_counter() - started  # of this invocation (a resume counts its own)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     if interrupted:
         print(f"stopped on request; resume with: python scripts/train.py resume={run_dir}")
     return summary
-
-
-def _run_workers(cfg: DictConfig, groups: list[list[int]], run_dir: Path, logger: RunLogger, stop) -> None:
-    ctx = mp.get_context("spawn")
-    rows_queue, stop_event = ctx.Queue(), ctx.Event()
-    cfg_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-    procs = [ctx.Process(target=_worker, args=(cfg_yaml, g, str(run_dir), rows_queue, stop_event)) for g in groups]
-    for proc in procs:
-        proc.start()
-    running, error = len(procs), None
-    try:
-        while running:
-            if stop.flag:
-                stop_event.set()
-            try:
-                kind, payload = rows_queue.get(timeout=0.5)
-            except queue.Empty:  # nothing for a while: check that the workers are alive
-                if not any(p.is_alive() for p in procs):
-                    error = error or "a worker process died"
-                    break
-                continue
-            if kind == "rows":
-                logger.log(payload)
-            elif kind == "done":
-                running -= 1
-            else:
-                error, running = payload, running - 1
-                stop_event.set()
-    finally:
-        stop_event.set()
-        for proc in procs:
-            proc.join()
-    if error:
-        raise RuntimeError(error)
 
 
 def summarize(metrics_csv: Path, cfg: DictConfig) -> dict:

@@ -6,7 +6,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import register, registry
 
-INF_REWARD_EPISODE = 3  # the episode (counting from 1) whose rewards are infinite
+BAD_EPISODE = 3  # the episode (counting from 1) in which the env misbehaves
+BAD_STEP = 4  # NaNObservation/NaNReward: the step (counting from 0) whose observation or reward is NaN
 
 
 class InfRewardEnv(gym.Env):
@@ -16,17 +17,41 @@ class InfRewardEnv(gym.Env):
     action_space = gym.spaces.Discrete(3)
 
     def __init__(self):
-        self.resets = 0
+        self.resets, self.steps = 0, 0
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.resets += 1
+        self.resets, self.steps = self.resets + 1, 0
         return np.full(2, 0.5), {}
 
     def step(self, action):
-        reward = float("inf") if self.resets == INF_REWARD_EPISODE else 0.0
+        self.steps += 1
+        reward = float("inf") if self.resets == BAD_EPISODE else 0.0
         return np.full(2, 0.5), reward, False, False, {}
 
 
-if "InfReward-v0" not in registry:
-    register(id="InfReward-v0", entry_point=InfRewardEnv, max_episode_steps=10)
+class NaNObservationEnv(InfRewardEnv):
+    """Rewards are 0; the observation of step ``BAD_STEP`` of one episode is NaN."""
+
+    def step(self, action):
+        self.steps += 1
+        bad = self.resets == BAD_EPISODE and self.steps == BAD_STEP  # the observation the agent sees at BAD_STEP
+        return np.full(2, np.nan if bad else 0.5), 0.0, False, False, {}
+
+
+class NaNRewardEnv(InfRewardEnv):
+    """The reward of step ``BAD_STEP`` of one episode is NaN, every other reward is 0."""
+
+    def step(self, action):
+        self.steps += 1
+        bad = self.resets == BAD_EPISODE and self.steps == BAD_STEP + 1  # the reward for the action at BAD_STEP
+        return np.full(2, 0.5), float("nan") if bad else 0.0, False, False, {}
+
+
+for _name, _cls in (
+    ("InfReward-v0", InfRewardEnv),
+    ("NaNObservation-v0", NaNObservationEnv),
+    ("NaNReward-v0", NaNRewardEnv),
+):
+    if _name not in registry:
+        register(id=_name, entry_point=_cls, max_episode_steps=10)

@@ -28,7 +28,7 @@ def make_cfg(*overrides: str):
         return compose("config", overrides=list(overrides))
 
 
-def read_metrics(path: Path, drop=("sps",)) -> list[dict]:
+def read_metrics(path: Path, drop=("sps", "sps_total")) -> list[dict]:
     with open(path) as handle:
         return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(handle)]
 
