@@ -85,14 +85,16 @@ def _worker(conn, overrides: list[str], agent_ids: list[int], rank: int, label: 
         while (job := conn.recv()) is not None:  # EOFError if the parent died: the worker ends with it
             kind, episodes, tag = job
             start = last = time.perf_counter()
+            cpu_start = time.process_time()
             for i in range(episodes):
                 episode[kind]()
                 if rank == 0 and time.perf_counter() - last > PROGRESS_EVERY_S:
                     last = time.perf_counter()
                     say(f"{label}: {tag}: episode {i + 1}/{episodes}")
             seconds = time.perf_counter() - start
-            peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            conn.send({"episodes": episodes * len(agent_ids), "seconds": seconds, "peak_mib": peak_mib})
+            peak = {"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            cpu_seconds = time.process_time() - cpu_start  # excludes time the process waited for a core
+            conn.send({"episodes": episodes * len(agent_ids), "seconds": seconds, "cpu_seconds": cpu_seconds, **peak})
     except EOFError:
         pass
     except Exception as exc:  # reported to the parent, which stops the bench
@@ -118,16 +120,22 @@ def rate(processes: list[dict]) -> float:
     return sum(p["episodes"] for p in processes) / max(p["seconds"] for p in processes)
 
 
+def cpu_rate(processes: list[dict]) -> float:
+    return sum(p["episodes"] for p in processes) / sum(p["cpu_seconds"] for p in processes)
+
+
 def layout_stats(repeats: list[dict]) -> dict:
     """Medians and efficiencies of one layout, from its raw repeats (the test recomputes them the same way)."""
-    env = [rate(r["env"]) for r in repeats]
-    train = [rate(r["train"]) for r in repeats]
+    env_raw, train_raw = [r["env"] for r in repeats], [r["train"] for r in repeats]
+    env, train = list(map(rate, env_raw)), list(map(rate, train_raw))
     peaks = [max(r["train"][p]["peak_mib"] for r in repeats) for p in range(len(repeats[0]["train"]))]
     return {
         "env_only_episodes_per_s": statistics.median(env),
         "train_episodes_per_s": statistics.median(train),
         "efficiency": statistics.median(train) / statistics.median(env),
         "efficiency_paired_median": statistics.median(t / e for t, e in zip(train, env)),
+        # Cross-check less sensitive to other load: the same ratio of episodes per CPU-second (time.process_time).
+        "efficiency_cpu_time": statistics.median(map(cpu_rate, train_raw)) / statistics.median(map(cpu_rate, env_raw)),
         "peak_mib_per_process": max(peaks),
         "peak_mib_total": sum(peaks),
     }

@@ -39,6 +39,10 @@ def _rate(processes: list[dict]) -> float:
     return sum(p["episodes"] for p in processes) / max(p["seconds"] for p in processes)
 
 
+def _cpu_rate(processes: list[dict]) -> float:
+    return sum(p["episodes"] for p in processes) / sum(p["cpu_seconds"] for p in processes)
+
+
 def test_quick_bench_file_is_complete_and_consistent(tmp_path):
     # About 20 s on 2 idle cores and 36 s at load 5.7; the limit leaves room for a machine shared by 5 engineers.
     done = run_script("scripts/bench.py", "--quick", "--out", str(tmp_path), timeout=120)
@@ -86,6 +90,9 @@ def test_quick_bench_file_is_complete_and_consistent(tmp_path):
         assert abs(summary[train_key] - train_median) <= ROUNDING, name
         assert abs(summary[env_key] - env_median) <= ROUNDING, name
         assert abs(layout["efficiency"] - train_median / env_median) <= 1e-12
+        env_cpu, train_cpu = ([_cpu_rate(r[kind]) for r in layout["repeats"]] for kind in ("env", "train"))
+        cpu_ratio = statistics.median(train_cpu) / statistics.median(env_cpu)
+        assert abs(layout["efficiency_cpu_time"] - cpu_ratio) <= 1e-12
         paired = statistics.median(t / e for t, e in zip(train, env))
         assert abs(layout["efficiency_paired_median"] - paired) <= 1e-12
     fig1c_train = statistics.median(_rate(r["train"]) for r in layouts["fig1c"]["repeats"])
