@@ -60,11 +60,14 @@ def play_episode(
     gamma: float,
     reset_seeds: list[int | None],
     use_kernels: bool = False,
+    greedy: bool = False,
 ) -> tuple[EpisodeBuffer, dict[str, torch.Tensor]]:
     """One episode of B agents in lockstep; agent b acts in ``env_list[b]`` with its own ``generators[b]``.
 
     ``reset_seeds[b]`` seeds that env's reset (only the first episode of a run; later resets continue its RNG).
     ``use_kernels``: step the network with ``lfcs.kernels`` (CPU) instead of torch ops.
+    ``greedy``: play the most probable action (first on ties) instead of a sample (evaluation only); the action
+    uniforms are still drawn, so the generators advance exactly as when sampling.
     Returns the buffer and per-agent statistics: episodic return, length, firing rate.
     """
     num_agents, dtype, device = policy.num_agents, policy.w_out.dtype, policy.w_out.device
@@ -82,7 +85,7 @@ def play_episode(
     obs = torch.zeros((horizon, num_agents, len(first[0])), dtype=dtype)  # (T, B, I)
     actions = torch.zeros((horizon, num_agents), dtype=torch.long)
     ref_probs = torch.zeros((horizon, num_agents, num_actions), dtype=dtype)
-    obs_np, actions_np = obs.numpy(), actions.numpy()
+    obs_np, actions_np, probs_np = obs.numpy(), actions.numpy(), ref_probs.numpy()
     obs_np[0] = np.stack(first)
     rewards_np = np.zeros((horizon, num_agents))
     lengths = np.full(num_agents, horizon)
@@ -93,6 +96,8 @@ def play_episode(
     live = num_agents
     for t in range(horizon):
         actor.step(t, running)
+        if greedy:
+            actions_np[t] = probs_np[t].argmax(-1)
         for b in range(num_agents):
             if not running[b]:
                 continue

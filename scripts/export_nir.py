@@ -1,0 +1,36 @@
+"""Export a trained agent's pi_ref as a NIR graph (input -> affine -> spiking population -> read-out -> output).
+
+    python scripts/export_nir.py CHECKPOINT OUT.nir [--agent B]
+
+CHECKPOINT is a checkpoint file or a run directory. The graph's conventions (dt = 1 forward Euler, delayed
+recurrent edges, logits output) are in lfcs/nir_export.py and in the graph's metadata.
+"""
+
+import sys
+from pathlib import Path
+
+from lfcs.nir_export import export
+from lfcs.saved_agent import load_agent
+from lfcs.scripting import OneLineParser, guarded
+
+PROG = "export_nir.py"
+
+
+def main(argv: list[str]) -> int:
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path, help="checkpoint file or run directory")
+    parser.add_argument("out", type=Path, help="the .nir file to write")
+    parser.add_argument("--agent", type=int, default=None, help="global agent id (default: the first)")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        saved = load_agent(args.checkpoint, args.agent)
+        graph = export(saved, args.out)
+        kinds = ", ".join(f"{name}:{type(node).__name__}" for name, node in graph.nodes.items())
+        print(f"agent {saved.agent} ({saved.path.name}, episode {saved.episode}) -> {args.out}: {kinds}")
+
+    return guarded(PROG, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
