@@ -1,7 +1,7 @@
 """Throughput of lfcs on this machine: python scripts/bench.py [--episodes 20] [--repeats 3] [--out results/bench]
 
 Three process layouts: one agent in one process, 10 agents in one process, and Fig. 1c's set-up (``--agents 20``
-over ``--workers 2`` processes, split by ``lfcs.train.agent_groups``, one torch thread per process). Each layout's
+over ``--workers 2`` processes, split by ``lfcs.training.agent_groups``, one torch thread per process). Each layout's
 processes start once and build one ``AgentGroup`` each (training's own env construction and code path), play one
 untimed warm-up episode of each kind, then alternate env only / training ``--repeats`` times:
   env only: the group's own envs, the exact Pong-100 protocol (reset, 1 + 20 NOOPs, 100 steps in lockstep),
@@ -246,7 +246,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from lfcs.train import agent_groups
+    from lfcs.training import agent_groups
 
     args = parse_args()
     overrides = ["experiment=pong100_lfcs", "progress=false", *args.overrides]

@@ -8,7 +8,7 @@ import sys
 from tests.conftest import ROOT
 
 # Not tensorboard: norse's own __init__ imports torch.utils.tensorboard, so every `import norse...` loads it.
-HEAVY = ("lfcs.train", "lfcs.agents", "lfcs.logger", "hydra", "gymnasium")
+HEAVY = ("lfcs.training", "lfcs.agents", "lfcs.logger", "hydra", "gymnasium")
 
 
 def loaded_after(statement: str, names=HEAVY) -> list[str]:
@@ -24,11 +24,18 @@ def test_a_leaf_module_does_not_import_the_training_stack():
 
 
 def test_the_cli_catches_user_errors_without_importing_the_runner():
-    assert loaded_after("import lfcs.cli", ("lfcs.train", "lfcs.agents", "lfcs.learner", "gymnasium")) == []
+    assert loaded_after("import lfcs.cli", ("lfcs.training", "lfcs.agents", "lfcs.learner", "gymnasium")) == []
 
 
 def test_from_lfcs_import_train_is_still_the_train_function():
     assert loaded_after("from lfcs import train\nassert callable(train) and train.__name__ == 'train'", ()) == []
+
+
+def test_train_stays_the_function_after_the_runner_module_is_imported():
+    """A test module that imports the runner first (``from lfcs.training import ...``) must not turn
+    ``from lfcs import train`` into a module for the test modules collected after it."""
+    code = "import lfcs.training\nfrom lfcs import train\nassert callable(train) and train.__name__ == 'train'"
+    assert loaded_after(code, ()) == []
 
 
 def test_user_errors_are_one_family_with_their_exit_codes():
