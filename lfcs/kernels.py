@@ -12,6 +12,8 @@ replay with pi_ref's weights reproduces pi_ref's probabilities exactly (e-prop's
 The equations are those of ``lfcs.neurons`` (norse's box steps, written in norse's own update form) and
 ``lfcs.rule``; ``tests/test_kernels.py`` pins the two implementations together and the golden files pin both.
 Arrays are numpy views of the policy's torch tensors (CPU only); nothing here allocates per step.
+``error_model="numpy"``: a float division follows IEEE (no Python ZeroDivisionError check, which kept the Adam loop
+from vectorising); no divisor here can be 0 (smooth(q) >= 0.01 / (1 + 0.01 O), a softmax sum >= 1).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from numba import njit
 STAT_MASKED, STAT_ABS_LOG_RATIO, STAT_APPROX_KL = 0, 1, 2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _neuron_step(x, w_in, w_rec, has_rec, bias, v, z, s_hat, p, r, v_pre, spike_u, noise_width, c):
     """One network step of one agent, in place on its state rows (v, z, s_hat, p, r; v_pre receives v_t).
 
@@ -40,10 +42,7 @@ def _neuron_step(x, w_in, w_rec, has_rec, bias, v, z, s_hat, p, r, v_pre, spike_
         for j in range(n_in):
             current += w_in[i, j] * x[j]
         if has_rec:
-            rec = 0.0
-            for k in range(n):
-                rec += w_rec[i, k] * s_hat[k]
-            current += rec
+            current += _dot(w_rec[i], s_hat)
         # norse lif_box: v + (1 - a_m)((h - v) + I) = a_m v + (1 - a_m)(I + h)
         vp = v[i] + (1.0 - a_m) * ((bias[i] - v[i]) + current)
         v_pre[i] = vp
@@ -57,15 +56,31 @@ def _neuron_step(x, w_in, w_rec, has_rec, bias, v, z, s_hat, p, r, v_pre, spike_
         r[i] = a_ro * r[i] + (1.0 - a_ro) * spike
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
+def _dot(a, b):
+    """sum_i a[i] b[i] in a fixed order: four interleaved partial sums, then the tail. Four independent chains run
+    about four times faster than one, and the order (hence every rounding) is the same wherever it is called."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    stop = n - n % 4
+    for i in range(0, stop, 4):
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+    total = (s0 + s1) + (s2 + s3)
+    for i in range(stop, n):
+        total += a[i] * b[i]
+    return total
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _policy(w_out, r, gain, probs):
     """probs = softmax(gain * W_out r) for one agent (max subtracted, as torch.softmax does)."""
-    num_actions, n = w_out.shape
+    num_actions = w_out.shape[0]
     top = -np.inf
     for o in range(num_actions):
-        acc = 0.0
-        for i in range(n):
-            acc += w_out[o, i] * r[i]
+        acc = _dot(w_out[o], r)
         probs[o] = gain * acc
         top = max(top, probs[o])
     total = 0.0
@@ -76,49 +91,50 @@ def _policy(w_out, r, gain, probs):
         probs[o] = probs[o] / total
 
 
-@njit(cache=True)
-def act_step(x, w_in, w_rec, has_rec, w_out, bias, v, z, s_hat, p, r, spike_u, noise_width, c, gain, action_u,
-             running, probs, actions, spike_count):  # fmt: skip
-    """One acting step of every running agent: network step, policy, inverse-CDF action sample.
+@njit(cache=True, error_model="numpy")
+def act_step(t, obs, spike_u, action_u, running, probs, actions, spike_count, w_in, w_rec, has_rec, w_out, bias, v,
+             z, s_hat, p, r, v_pre, noise_width, c, gain):  # fmt: skip
+    """Acting step t of every running agent: network step, policy, inverse-CDF action sample.
 
-    x (B, I); weights (B, ...); state rows (B, N) in place; spike_u (B, N); action_u (B,); running (B,) bool.
-    Writes probs (B, O), actions (B,), adds each agent's spikes to spike_count (B,).
+    Whole-episode buffers, indexed at t inside (so the caller passes the same arguments every step): obs (T, B, I),
+    spike_u (T, B, N) or (T, B, 0), action_u (T, B); running (B,) bool; writes probs (T, B, O), actions (T, B) at t
+    and adds each agent's spikes to spike_count (B,). State rows v, z, s_hat, p, r (B, N) change in place; v_pre
+    (N,) is scratch.
     """
     num_agents, num_actions = w_out.shape[0], w_out.shape[1]
-    v_pre = np.empty(w_in.shape[1], dtype=v.dtype)
     for b in range(num_agents):
         if not running[b]:
             continue
-        _neuron_step(x[b], w_in[b], w_rec[b], has_rec, bias, v[b], z[b], s_hat[b], p[b], r[b], v_pre, spike_u[b],
-                     noise_width, c)  # fmt: skip
-        _policy(w_out[b], r[b], gain, probs[b])
+        _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, v[b], z[b], s_hat[b], p[b], r[b], v_pre,
+                     spike_u[t, b], noise_width, c)  # fmt: skip
+        _policy(w_out[b], r[b], gain, probs[t, b])
         cdf, action = 0.0, 0
         for o in range(num_actions):
-            cdf += probs[b, o]
-            if action_u[b] >= cdf:
+            cdf += probs[t, b, o]
+            if action_u[t, b] >= cdf:
                 action += 1
-        actions[b] = min(action, num_actions - 1)
+        actions[t, b] = min(action, num_actions - 1)
         spike_count[b] += z[b].sum()
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _adam_scalars(step, lr, beta1, beta2):
-    """Adam's step size lr / (1 - beta1^t) and sqrt(1 - beta2^t) at step t."""
-    return lr / (1.0 - beta1**step), math.sqrt(1.0 - beta2**step)
+    """Adam's step size lr / (1 - beta1^t) and 1 / sqrt(1 - beta2^t) at step t."""
+    return lr / (1.0 - beta1**step), 1.0 / math.sqrt(1.0 - beta2**step)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _adam_ascent(param, grad, m, v, step, lr, beta1, beta2, adam_eps):
     """One Adam step of torch's maximize mode on flat rows (param, grad = D, moments of -D); step already counted."""
-    step_size, bias2_sqrt = _adam_scalars(step, lr, beta1, beta2)
+    step_size, inv_bias2_sqrt = _adam_scalars(step, lr, beta1, beta2)
     for k in range(param.shape[0]):
         g = -grad[k]
         m[k] = m[k] + (1.0 - beta1) * (g - m[k])
         v[k] = beta2 * v[k] + (1.0 - beta2) * g * g
-        param[k] = param[k] - step_size * m[k] / (math.sqrt(v[k]) / bias2_sqrt + adam_eps)
+        param[k] = param[k] - step_size * m[k] / (math.sqrt(v[k]) * inv_bias2_sqrt + adam_eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adam_zero_step(params, m, v, steps, lr, beta1, beta2, adam_eps):
     """The end-of-episode Adam step with a zero gradient for every agent: params, m, v (B, K); steps (B,)."""
     zero = np.zeros(params.shape[1], dtype=params.dtype)
@@ -127,7 +143,7 @@ def adam_zero_step(params, m, v, steps, lr, beta1, beta2, adam_eps):
         _adam_ascent(params[b], zero, m[b], v[b], steps[b], lr, beta1, beta2, adam_eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, has_rec, w_out, bias, noise_width,
                 c, gain, smooth_scale, gamma, lo, hi, fast, compute_rec, learn_rec, adam, out_m, out_v, out_steps,
                 rec_m, rec_v, rec_steps, out_probs, out_ratio, out_mask, out_stats, rec_sum):  # fmt: skip
@@ -174,28 +190,28 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
             if compute_rec:  # before W_out moves: G_rec reads this step's W_out
                 _rec_update(w_out_b, probs, a, c, smooth_scale, smooth_ref[t, b], mask, v_pre, p, a_t, gamma,
                             fast, learn_rec, elig_rec, grad_rec, rec_sum[b], post, coef)  # fmt: skip
-            step_size, bias2_sqrt = 0.0, 1.0
+            step_size, inv_bias2_sqrt = 0.0, 1.0
             if fast:
                 out_steps[b] += 1.0
-                step_size, bias2_sqrt = _adam_scalars(out_steps[b], lr, beta1, beta2)
-            m_b, v_b = out_m[b], out_v[b]
+                step_size, inv_bias2_sqrt = _adam_scalars(out_steps[b], lr, beta1, beta2)
+            m_b, v_b = out_m[b].reshape(num_actions, n), out_v[b].reshape(num_actions, n)
             # One sweep over W_out's entries does D, the trace and (fast) the Adam step, entry by entry.
             for o in range(num_actions):
                 onehot = 1.0 if o == a else 0.0
                 rho_o = ((probs[o] + c[5]) / smooth_scale) / smooth_ref[t, b, o]
                 coef_o = (onehot - probs[o]) * rho_o * mask  # G_out = coef outer r
-                for i in range(n):
-                    e = elig_out[o, i]
-                    d = a_t * e  # D += A_t E_{t-1}: the reward that followed a_{t-1} meets the trace up to t-1
-                    elig_out[o, i] = gamma * e + coef_o * r[i]  # E_t = gamma E_{t-1} + G_out
-                    if fast:
-                        k = o * n + i
-                        g = -d  # torch's maximize mode: the moments of -D
-                        m_b[k] = m_b[k] + (1.0 - beta1) * (g - m_b[k])
-                        v_b[k] = beta2 * v_b[k] + (1.0 - beta2) * g * g
-                        w_out_b[o, i] = w_out_b[o, i] - step_size * m_b[k] / (math.sqrt(v_b[k]) / bias2_sqrt + adam_eps)
-                    else:
-                        grad_out[o, i] += d
+                w_row, e_row, m_row, v_row, d_row = w_out_b[o], elig_out[o], m_b[o], v_b[o], grad_out[o]
+                if fast:
+                    for i in range(n):
+                        g = -(a_t * e_row[i])  # D = A_t E_{t-1}; torch's maximize mode keeps the moments of -D
+                        e_row[i] = gamma * e_row[i] + coef_o * r[i]  # E_t = gamma E_{t-1} + G_out
+                        m_row[i] = m_row[i] + (1.0 - beta1) * (g - m_row[i])
+                        v_row[i] = beta2 * v_row[i] + (1.0 - beta2) * g * g
+                        w_row[i] = w_row[i] - step_size * m_row[i] / (math.sqrt(v_row[i]) * inv_bias2_sqrt + adam_eps)
+                else:
+                    for i in range(n):
+                        d_row[i] += a_t * e_row[i]  # D += A_t E_{t-1}: the reward after a_{t-1} meets E up to t-1
+                        e_row[i] = gamma * e_row[i] + coef_o * r[i]
             if fast and learn_rec:
                 rec_steps[b] += 1.0
                 _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], lr,
@@ -209,7 +225,7 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
                              beta2, adam_eps)  # fmt: skip
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _rec_update(w_out, probs, a, c, smooth_scale, smooth_ref, mask, v_pre, p, a_t, gamma, fast, learn_rec,
                 elig_rec, grad_rec, rec_sum, post, coef):  # fmt: skip
     """D_rec += A_t E_rec_{t-1}; E_rec_t = gamma E_rec_{t-1} + G_rec (METHOD.md §3), for one agent."""

@@ -142,18 +142,18 @@ class _KernelActor:
     def __init__(self, policy: SpikingPolicy, obs, spike_u, action_u, probs, actions, spike_count):
         from lfcs import kernels
 
-        self.act_step, self.net = kernels.act_step, policy.kernel_view()
-        self.state = [x.numpy().copy() for x in policy.initial_state()]  # v, z, s_hat, p, r: (B, N)
-        no_noise = np.zeros((obs.shape[0], policy.num_agents, 0), dtype=self.state[0].dtype)
-        self.spike_u = no_noise if spike_u is None else spike_u.numpy()
-        self.obs, self.action_u, self.probs, self.actions = (x.numpy() for x in (obs, action_u, probs, actions))
-        self.spike_count = spike_count
+        self.act_step, net = kernels.act_step, policy.kernel_view()
+        state = [x.numpy().copy() for x in policy.initial_state()]  # v, z, s_hat, p, r: (B, N)
+        noise = np.zeros((*obs.shape[:2], 0), dtype=state[0].dtype) if spike_u is None else spike_u.numpy()
+        buffers = (obs.numpy(), noise, action_u.numpy())
+        outputs = (probs.numpy(), actions.numpy(), spike_count)
+        weights = (net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias)
+        scratch = np.empty(policy.num_neurons, dtype=state[0].dtype)
+        self.args = (buffers, outputs, weights, (*state, scratch, net.noise_width, net.constants, net.gain))
 
     def step(self, t: int, running: np.ndarray) -> None:
-        net = self.net
-        self.act_step(self.obs[t], net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias, *self.state,
-                      self.spike_u[t], net.noise_width, net.constants, net.gain, self.action_u[t], running,
-                      self.probs[t], self.actions[t], self.spike_count)  # fmt: skip
+        buffers, outputs, weights, rest = self.args
+        self.act_step(t, *buffers, running, *outputs, *weights, *rest)
 
 
 class _TorchActor:

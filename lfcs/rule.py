@@ -93,11 +93,11 @@ def adam_ascent_(
     steps = state.step + active.to(state.step.dtype)
     state.step.copy_(steps)
     bias1 = (1.0 - beta1**steps).view(shape).to(param.dtype)
-    bias2_sqrt = (1.0 - beta2**steps).sqrt().view(shape).to(param.dtype)
+    inv_bias2_sqrt = (1.0 / (1.0 - beta2**steps).sqrt()).view(shape).to(param.dtype)
     g = -grad
     m = state.exp_avg + (1.0 - beta1) * (g - state.exp_avg)
     v = beta2 * state.exp_avg_sq + (1.0 - beta2) * g * g
-    new = param - (lr / bias1) * m / (v.sqrt() / bias2_sqrt + eps)
+    new = param - (lr / bias1) * m / (v.sqrt() * inv_bias2_sqrt + eps)
     state.exp_avg.copy_(torch.where(keep, m, state.exp_avg))
     state.exp_avg_sq.copy_(torch.where(keep, v, state.exp_avg_sq))
     param.copy_(torch.where(keep, new, param))
