@@ -1,7 +1,7 @@
 """launcher=submitit_slurm against a real Slurm controller: a 2 x 2 multirun, scancel + re-run, and a job that hits
 its time limit and comes back by itself. The end state of every interrupted run equals an uninterrupted local run.
 
-    .venv/bin/python -m pytest -m slow tests/test_slurm.py     # about 8 minutes; uses scripts/slurm_local.sh
+    .venv/bin/python -m pytest -m slow tests/test_slurm.py     # about 7 minutes here; uses scripts/slurm_local.sh
 
 The cluster test is slow (deselected by default). It brings the local cluster up itself when run as root on a
 machine with apt (and takes it down again), and skips with the reason otherwise.
