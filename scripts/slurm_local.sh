@@ -3,7 +3,7 @@
 #
 #   scripts/slurm_local.sh up       # install (Debian/Ubuntu apt, as root) if needed, configure, start; idempotent
 #   scripts/slurm_local.sh status   # daemons, partition, queue
-#   scripts/slurm_local.sh down     # stop every daemon `up` started; idempotent
+#   scripts/slurm_local.sh down     # stop slurmd, slurmctld, slurmdbd, MariaDB and munge; idempotent
 #
 # One node (this host, all its CPUs) in partition `debug`; slurmctld, slurmd and slurmdbd run as root. Accounting
 # is on (slurmdbd over a local MariaDB) because submitit asks `sacct` for the state of its jobs: without it, every
@@ -108,6 +108,10 @@ EOF
 node_ready() { sinfo -h -n "$NODE" -o %t | grep -qE '^(idle|mix|alloc)'; }
 
 up() {
+    if running slurmctld && running slurmd && running slurmdbd && node_ready 2>/dev/null; then
+        say "already up: cluster $CLUSTER, node $NODE, partition $PARTITION"
+        return
+    fi
     install_packages
     [[ $EUID -eq 0 ]] || die "run as root: the daemons are started as root"
     write_configs
