@@ -35,10 +35,17 @@ def agent_groups(num_agents: int, workers: int) -> list[list[int]]:
 
 
 class _StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop checkpoints at the end of the current episode and returns."""
+    """SIGINT/SIGTERM/SIGUSR2 set a flag; the loop checkpoints at the end of the current episode and returns.
+
+    Inside a job system that handles these signals itself (submitit: USR2 = checkpoint and requeue the job, TERM =
+    log it), its handler gets the signal too, once lfcs has checkpointed: on leaving, the handler is called and the
+    process exits without a result. Returning normally would let submitit record the partial run as a finished job,
+    and a job that Slurm requeues, times out or cancels would then be reported done before it is.
+    """
 
     def __init__(self):
         self.flag = False
+        self.received = []  # in order of arrival, each once
         self.previous = {}
 
     def __enter__(self):
@@ -48,10 +55,18 @@ class _StopRequest:
 
     def _handle(self, signum, frame):
         self.flag = True
+        if signum not in self.received:
+            self.received.append(signum)
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        handlers = [(sig, self.previous[sig]) for sig in self.received]
+        handlers = [(sig, h) for sig, h in handlers if callable(h) and h is not signal.default_int_handler]
+        if exc_type is None and handlers:
+            for sig, handler in handlers:  # submitit: TERM only logs; USR2 dumps the job, requeues it, sys.exit
+                handler(sig, None)
+            raise SystemExit(128 + handlers[-1][0])
 
 
 def _command_line_overrides() -> list[str] | None:

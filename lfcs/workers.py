@@ -28,7 +28,8 @@ from lfcs import checkpoint
 from lfcs.agents import AgentGroup, checkpoint_path
 from lfcs.errors import USER_ERRORS
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGUSR2 is Slurm's advance warning of a time limit or preemption (sbatch --signal=USR2@<s>, submitit's default).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_POLL_S = 0.2  # the watchdog's period: a worker outlives its parent by at most this much
 ORPHAN_EXIT = 70  # a worker's exit status when it finds its parent gone (nobody waits for it)

@@ -1,0 +1,235 @@
+"""launcher=submitit_slurm against a real Slurm controller: a 2 x 2 multirun, scancel + re-run, and a job that hits
+its time limit and comes back by itself. The end state of every interrupted run equals an uninterrupted local run.
+
+    .venv/bin/python -m pytest -m slow tests/test_slurm.py     # about 7 minutes here; uses scripts/slurm_local.sh
+
+The cluster test is slow (deselected by default). It brings the local cluster up itself when run as root on a
+machine with apt (and takes it down again), and skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lfcs import checkpoint
+from lfcs.logger import CSV_COLUMNS
+from lfcs.training import _StopRequest
+from tests.conftest import ROOT, read_metrics
+
+SLURM_LOCAL = ROOT / "scripts" / "slurm_local.sh"
+TINY = ["num_agents=1", "network.num_neurons=20", "progress=false"]
+ON_SLURM = ["launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+WALL_CLOCK = ("sps",)  # columns that measure time, not the run
+
+
+def test_stop_request_checkpoints_first_then_hands_the_signal_to_the_job_system():
+    """submitit's handler (here: a recorder) runs after lfcs's episode, and the process exits without a result."""
+    seen = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    try:
+        with pytest.raises(SystemExit):
+            with _StopRequest() as stop:
+                os.kill(os.getpid(), signal.SIGUSR2)
+                assert stop.flag and not seen  # the episode ends and checkpoints before the job system acts
+        assert seen == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def test_stop_request_without_a_job_system_returns_normally():
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with _StopRequest() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.flag
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _cluster_up() -> bool:
+    if shutil.which("scontrol") is None:
+        return False
+    return subprocess.run(["scontrol", "ping"], capture_output=True, text=True).stdout.count("UP") > 0
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = False
+    if not _cluster_up():
+        if os.geteuid() != 0 or shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+            pytest.skip("no Slurm controller answers `scontrol ping`: run scripts/slurm_local.sh up (as root)")
+        up = subprocess.run([str(SLURM_LOCAL), "up"], capture_output=True, text=True, timeout=900)
+        if up.returncode != 0:
+            pytest.skip(f"scripts/slurm_local.sh up failed: {up.stderr.strip()[-500:]}")
+        started = True
+    yield
+    if started:
+        subprocess.run([str(SLURM_LOCAL), "down"], capture_output=True, timeout=300)
+
+
+def train_command(*overrides: str) -> list[str]:
+    return [sys.executable, "scripts/train.py", *overrides]
+
+
+@pytest.fixture
+def start():
+    """Popen in the repository root, output to a log file; whatever still runs at the end of the test is killed."""
+    procs = []
+
+    def run(cmd: list[str], log: Path) -> subprocess.Popen:
+        with open(log, "w") as handle:
+            procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, text=True))
+        return procs[-1]
+
+    yield run
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait(proc: subprocess.Popen, timeout: float) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+def slurm(*args: str) -> str:
+    return subprocess.run(list(args), capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def job_of(sweep: Path, index: int) -> str:
+    """The Slurm id of job ``index`` of a multirun (submitit keeps one folder per array task)."""
+    (folder,) = [p for p in (sweep / ".submitit").iterdir() if p.name.endswith(f"_{index}")]
+    return folder.name
+
+
+def episodes_checkpointed(run_dir: Path) -> int:
+    path = run_dir / "checkpoints" / "agents_0-0.pt"
+    try:
+        return int(checkpoint.load(path)["episode"])
+    except checkpoint.CheckpointError:
+        return 0
+
+
+def assert_same_state(a, b, where="checkpoint"):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """metrics.csv and the final checkpoint are equal bit for bit, wall-clock columns aside."""
+    assert read_metrics(run / "metrics.csv", drop=WALL_CLOCK) == read_metrics(reference / "metrics.csv")
+    a, b = (checkpoint.load(r / "checkpoints" / "agents_0-0.pt") for r in (run, reference))
+    keep = [i for i, name in enumerate(CSV_COLUMNS) if name not in WALL_CLOCK]
+    a["history"], b["history"] = a["history"][..., keep], b["history"][..., keep]  # (episodes, agents, columns)
+    for state in (a, b):  # the stored config names where the run lives: the only line allowed to differ
+        state["config"] = [line for line in state["config"].splitlines() if not line.startswith("run_dir:")]
+    assert_same_state(a, b)
+
+
+@pytest.mark.slow
+def test_multirun_on_slurm_then_scancel_and_rerun_resumes_bit_identical(cluster, start, tmp_path):
+    iterations, every = 200, 20
+    sweep = tmp_path / "grid"
+    grid = ["-m", *ON_SLURM, "network.readout_gain=2.0,3.0", "seed=0,1", f"iterations={iterations}"]
+    cmd = train_command(*grid, f"checkpoint_every={every}", *TINY, f"hydra.sweep.dir={sweep}")
+    # Job #3 (readout_gain=3.0, seed=1) is cancelled; its uninterrupted twin runs here meanwhile.
+    reference = tmp_path / "reference"
+    twin = ["network.readout_gain=3.0", "seed=1", f"iterations={iterations}", f"checkpoint_every={every}", *TINY]
+    ref = start(train_command(*twin, f"run_dir={reference}"), tmp_path / "reference.log")
+    first = start(cmd, tmp_path / "first.log")
+    target = None
+    deadline = time.time() + 600
+    while time.time() < deadline and first.poll() is None:
+        runs = sorted(sweep.glob("*readout_gain=3.0*/seed=1"))
+        if runs and episodes_checkpointed(runs[0]) >= every:
+            target = runs[0]
+            break
+        time.sleep(0.5)
+    assert target is not None, (tmp_path / "first.log").read_text()[-3000:]
+    job = job_of(sweep, 3)
+    slurm("scancel", job)
+    assert wait(first, 600) != 0  # the launcher reports the cancelled job
+    log = (tmp_path / "first.log").read_text()
+    assert "CANCELLED" in log or job in log, log[-3000:]
+    stopped_at = episodes_checkpointed(target)
+    assert every <= stopped_at < iterations
+
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    for output in (log, rerun.stdout + rerun.stderr):
+        assert "Bypassing sacct error" not in output  # submitit's status queries work (accounting is on)
+    runs = sorted(p.parent for p in sweep.glob("*/seed=*/summary.json"))
+    folders = [dict(kv.split("=") for kv in p.parent.name.split(",")) for p in runs]  # <overrides>/seed=<seed>
+    assert [(f["network.readout_gain"], p.name) for f, p in zip(folders, runs)] == [
+        ("2.0", "seed=0"),
+        ("2.0", "seed=1"),
+        ("3.0", "seed=0"),
+        ("3.0", "seed=1"),
+    ]
+    for run in runs:
+        rows = read_metrics(run / "metrics.csv")
+        assert [int(r["episode"]) for r in rows] == list(range(1, iterations + 1))
+        assert episodes_checkpointed(run) == iterations
+    assert wait(ref, 600) == 0, (tmp_path / "reference.log").read_text()[-3000:]
+    assert_same_run(target, reference)
+
+
+@pytest.mark.slow
+def test_time_limit_requeues_and_resumes_by_itself_bit_identical(cluster, start, tmp_path):
+    # Slurm sends USR2 30-90 s into a 2-minute job (its timer ticks every 30 s): 1200 episodes take longer than
+    # that even on a fast machine, so the job is requeued at least once and resumes from its USR2 checkpoint.
+    iterations, every = 1200, 100
+    sweep = tmp_path / "timeout"
+    limits = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=10"]
+    run_args = ["seed=0", f"iterations={iterations}", f"checkpoint_every={every}", *TINY]
+    reference = tmp_path / "reference"
+    ref = start(train_command(*run_args, f"run_dir={reference}"), tmp_path / "reference.log")
+    proc = start(train_command("-m", *ON_SLURM, *limits, *run_args, f"hydra.sweep.dir={sweep}"), tmp_path / "run.log")
+    deadline, job, requeues = time.time() + 1200, None, 0
+    while time.time() < deadline and proc.poll() is None:
+        if job is None and (sweep / ".submitit").is_dir():
+            job = next((p.name for p in (sweep / ".submitit").iterdir() if p.name.isdigit()), None)
+        if job is not None:
+            state = slurm("squeue", "-h", "-j", job, "-o", "%T %r").split()
+            if state[:2] == ["PENDING", "BeginTime"]:
+                # Slurm holds a requeued job for 120 s before it may start again; release it at once.
+                slurm("scontrol", "update", f"JobId={job}", "StartTime=now")
+                requeues += 1
+        time.sleep(1)
+    assert wait(proc, 60) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    for _ in range(60):  # the launcher returns on the job's result file, a moment before Slurm records the end
+        history = slurm("sacct", "-D", "-n", "-X", "-P", "-j", job, "-o", "State").split()
+        if history[-1] != "RUNNING":
+            break
+        time.sleep(1)
+    assert requeues >= 1 and history.count("REQUEUED") >= 1, history
+    assert history[-1] == "COMPLETED", history
+    submitit_log = "".join(p.read_text() for p in (sweep / ".submitit" / job).glob("*_log.out"))
+    assert "Caught signal SIGUSR2" in submitit_log and "Requeued job" in submitit_log
+    (run,) = [p.parent for p in sweep.glob("*/seed=0/summary.json")]
+    assert wait(ref, 600) == 0, (tmp_path / "reference.log").read_text()[-3000:]
+    assert_same_run(run, reference)
