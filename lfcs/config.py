@@ -71,7 +71,7 @@ class Config:
     objective_windows: int = 5
     eval_every: int = 0
     eval_episodes: int = 10
-    log_images_every: int = 100
+    log_images_every: int = 250
     probe_every: int = 0
     env: EnvConfig = field(default_factory=EnvConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)

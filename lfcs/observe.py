@@ -25,7 +25,8 @@ from lfcs.rule import smooth
 
 MEMBRANE_NEURONS = 5  # neurons whose membrane traces are drawn: the first ones (neurons are exchangeable)
 FIGURE_SIZE_IN = (6.0, 2.6)
-FIGURE_DPI = 80  # about 480 x 210 pixels, a PNG of some 10-30 kB
+FIGURE_DPI = 80  # 480 x 208 pixels, a PNG of some 10-30 kB
+MARGINS = {"left": 0.11, "right": 0.98, "bottom": 0.2, "top": 0.88}  # fixed: a layout engine doubles the drawing
 
 
 class Hidden(NamedTuple):
@@ -73,23 +74,24 @@ def episode_figures(z: np.ndarray, v: np.ndarray, probs: np.ndarray) -> dict[str
     matplotlib.use("Agg")  # no display; a no-op when already selected
     from matplotlib.figure import Figure  # not pyplot: no global figure registry, nothing to close
 
+    def axes():
+        fig = Figure(figsize=FIGURE_SIZE_IN)
+        fig.subplots_adjust(**MARGINS)
+        return fig, fig.add_subplot()
+
     images = {}
-    fig = Figure(figsize=FIGURE_SIZE_IN, layout="constrained")
-    ax = fig.add_subplot()
-    steps, neurons = np.nonzero(z)
-    ax.scatter(steps, neurons, s=1.0, marker="|", color="black")
-    ax.set(xlim=(0, len(z)), ylim=(-0.5, z.shape[1] - 0.5), xlabel="step", ylabel="neuron", title="spikes")
+    fig, ax = axes()
+    ax.imshow(z.T, aspect="auto", cmap="gray_r", vmin=0, vmax=1, interpolation="nearest", origin="lower")
+    ax.set(xlabel="step", ylabel="neuron", title="spikes")
     images["spike_raster"] = _png(fig)
-    fig = Figure(figsize=FIGURE_SIZE_IN, layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = axes()
     for i in range(min(MEMBRANE_NEURONS, v.shape[1])):
         ax.plot(v[:, i], linewidth=0.8, label=f"neuron {i}")
     ax.axhline(0.0, color="grey", linewidth=0.5, linestyle="--")  # the threshold
     ax.set(xlim=(0, len(v)), xlabel="step", ylabel="v (pre-reset)", title="membranes")
     ax.legend(fontsize="x-small", loc="upper right", ncols=MEMBRANE_NEURONS)
     images["membrane_traces"] = _png(fig)
-    fig = Figure(figsize=FIGURE_SIZE_IN, layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = axes()
     ax.stackplot(np.arange(len(probs)), probs.T, labels=[f"action {a}" for a in range(probs.shape[1])])
     ax.set(xlim=(0, max(len(probs) - 1, 1)), ylim=(0, 1), xlabel="step", ylabel="pi_ref", title="actions")
     ax.legend(fontsize="x-small", loc="upper right", ncols=probs.shape[1])

@@ -123,3 +123,13 @@ def test_a_negative_period_is_refused():
             validate(make_cfg(f"{key}=-1"))
     with pytest.raises(ConfigError, match="eval_episodes"):
         validate(make_cfg("eval_episodes=0"))
+
+
+def test_the_default_image_period_keeps_the_measured_cost_within_budget():
+    import json
+
+    measured = json.loads((ROOT / "results" / "observe_cost.json").read_text())
+    smallest = measured["smallest_period_within_budget"]
+    cfg = make_cfg()
+    assert smallest["images"] is not None and cfg.log_images_every >= smallest["images"]
+    assert cfg.probe_every == 0 and cfg.eval_every == 0  # off by default: they cost nothing unless asked for
