@@ -133,3 +133,12 @@ def test_the_default_image_period_keeps_the_measured_cost_within_budget():
     cfg = make_cfg()
     assert smallest["images"] is not None and cfg.log_images_every >= smallest["images"]
     assert cfg.probe_every == 0 and cfg.eval_every == 0  # off by default: they cost nothing unless asked for
+
+
+def test_a_resume_may_switch_observation_on(tmp_path):
+    run_dir = tmp_path / "run"
+    train(make_cfg(*SMALL, "iterations=1", *OFF, f"run_dir={run_dir}"))
+    train(make_cfg(*SMALL, "iterations=2", *OFF, "log_images_every=2", f"run_dir={run_dir}", f"resume={run_dir}"))
+    events = EventAccumulator(str(run_dir / "tb" / "agent_0"), size_guidance={"images": 0})
+    events.Reload()
+    assert [e.step for e in events.Images("snn/action_probs")] == [200]
