@@ -15,8 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from lfcs import checkpoint
 from lfcs.errors import CheckpointError, ConfigError, NonFiniteError  # NonFiniteError: also importable from here
+from lfcs.evaluate import heldout_returns, interquartile_mean
 from lfcs.learner import LfcsLearner
-from lfcs.logger import CSV_COLUMNS
+from lfcs.logger import CSV_COLUMNS, EXTRAS_KEY
+from lfcs.observe import Observer
 from lfcs.policy import build_policy
 from lfcs.rollout import env_state, episode_horizon, make_env, play_episode, set_env_state
 
@@ -79,6 +81,8 @@ class AgentGroup:
         self.learner = LfcsLearner(
             self.new_policy, self.ref_policy, **OmegaConf.to_container(cfg.learner), backend=cfg.backend
         )
+        self.observer = Observer(cfg.log_images_every, cfg.probe_every)
+        self.eval_envs: list[gym.Env] | None = None  # the evaluation's own envs, built at its first use
         self.episode = 0
         self.rows: list[torch.Tensor] = []  # one (B, columns) table per episode; stacked only for checkpoints
 
@@ -102,13 +106,24 @@ class AgentGroup:
             self.learner.use_kernels,
         )
         self._check_env_output(buffer.obs, buffer.rewards)  # before anything learns from them
-        learning, _ = self.learner.learn(buffer)
+        learning, first_pass = self.learner.learn(buffer)
+        episode = self.episode + 1  # the row's episode number
+        extras, extra_s = [{} for _ in self.agent_ids], 0.0  # observation only; its time is not the episode's
+        if self.observer.due(episode):  # before pi_ref <- pi_new: pi_ref is still the policy that acted
+            begin = time.perf_counter()
+            extras = self.observer.observe(episode, buffer, self.ref_policy, self.new_policy, first_pass.new_probs)
+            extra_s += time.perf_counter() - begin
         self.learner.end_episode(self.episode)
+        if self.cfg.eval_every and episode % self.cfg.eval_every == 0:  # pi_ref as the checkpoint would hold it
+            begin = time.perf_counter()
+            for payload, returns in zip(extras, self._evaluate().T):
+                payload.update(eval_return_mean=float(returns.mean()), eval_return_iqm=interquartile_mean(returns))
+            extra_s += time.perf_counter() - begin
         w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out.flatten(1), dim=1)  # per agent row: B-invariant
         self._check_finite(buffer.ref_probs, w_out_norm, learning)
         per_agent = {**acting, **learning, "w_out_norm": w_out_norm}
         values = {key: value.tolist() for key, value in per_agent.items()}
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - extra_s
         steps_before = self.env_steps
         self.episode += 1
         column = CSV_COLUMNS.index("episodic_return")
@@ -126,10 +141,20 @@ class AgentGroup:
                 sps=length / elapsed,
                 sps_total=sum(values["episode_length"]) / elapsed,  # all agents of this process, one clock
             )
+            if extras[i]:
+                row[EXTRAS_KEY] = extras[i]  # images, histograms, probes: TensorBoard only, not metrics.csv
             rows.append(row)
         table = torch.tensor([[float(row[c]) for c in CSV_COLUMNS] for row in rows], dtype=torch.float64)
         self.rows.append(table)
         return rows
+
+    def _evaluate(self):
+        """Returns (eval_episodes, B) of pi_ref on the held-out episodes, in envs that training never steps."""
+        if self.eval_envs is None:
+            env = self.cfg.env
+            self.eval_envs = [make_env(env.id, env.max_episode_steps, env.kwargs) for _ in self.agent_ids]
+        gamma = self.cfg.learner.gamma
+        return heldout_returns(self.ref_policy, self.eval_envs, self.horizon, gamma, self.cfg.eval_episodes)
 
     def _check_env_output(self, obs: torch.Tensor, rewards: torch.Tensor) -> None:
         """NonFiniteError at the first step (then the first agent) whose observation or reward is NaN or inf."""

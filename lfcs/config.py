@@ -69,6 +69,10 @@ class Config:
     run_dir: str | None = None
     progress: bool = True
     objective_windows: int = 5
+    eval_every: int = 0
+    eval_episodes: int = 10
+    log_images_every: int = 250
+    probe_every: int = 0
     env: EnvConfig = field(default_factory=EnvConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
@@ -90,6 +94,10 @@ def validate(cfg: DictConfig) -> None:
         ("workers", cfg.workers >= 1, "an integer >= 1"),
         ("checkpoint_every", cfg.checkpoint_every >= 1, "an integer >= 1"),
         ("objective_windows", cfg.objective_windows >= 1, "an integer >= 1"),
+        ("eval_every", cfg.eval_every >= 0, "an integer >= 0 (0 = no evaluation during training)"),
+        ("eval_episodes", cfg.eval_episodes >= 1, "an integer >= 1"),
+        ("log_images_every", cfg.log_images_every >= 0, "an integer >= 0 (0 = no images or histograms)"),
+        ("probe_every", cfg.probe_every >= 0, "an integer >= 0 (0 = no representation probes)"),
         (
             "device",
             cfg.device in ("cpu", "cuda") or str(cfg.device).startswith("cuda:"),

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lfcs.policy import use_kernels
+from lfcs.policy import SpikingPolicy, use_kernels
 from lfcs.rollout import episode_horizon, make_env, play_episode
 from lfcs.saved_agent import SavedAgent
 
@@ -134,6 +134,24 @@ def evaluate(
         "lengths": lengths,
         **summarize(returns),
     }
+
+
+def heldout_returns(
+    policy: SpikingPolicy, env_list: list, horizon: int, gamma: float, episodes: int, greedy: bool = True
+) -> np.ndarray:
+    """Returns (episodes, B) of B agents' policy on the held-out episodes of :func:`evaluate` (same seeds).
+
+    Agent b plays in ``env_list[b]``, an env of its own that training does not use; episode i resets it with
+    ``HELDOUT_ENV_SEED_BASE + i`` and draws from a fresh generator seeded ``SAMPLE_SEED_BASE + i``, so agent b's
+    returns are those ``evaluate`` gives for its checkpoint, and no training generator or env is touched."""
+    kernels = use_kernels("auto", policy.w_out.device)
+    returns = []
+    for i in range(episodes):
+        generators = [torch.Generator().manual_seed(SAMPLE_SEED_BASE + i) for _ in env_list]
+        seeds = [HELDOUT_ENV_SEED_BASE + i] * len(env_list)
+        _, stats = play_episode(env_list, policy, generators, horizon, gamma, seeds, kernels, greedy)
+        returns.append(stats["episodic_return"].numpy())
+    return np.stack(returns)
 
 
 def _write_clips(path: Path, clips: list, env, num_actions: int) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import os
+import struct
 from pathlib import Path
 
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm.auto import tqdm
@@ -44,6 +46,38 @@ TAGS: dict[str, tuple[str, str]] = {
     "firing_rate": ("snn/firing_rate", "spikes per neuron per step while acting"),
     "w_out_norm": ("weights/w_out_norm", "Frobenius norm of pi_new's read-out weights W_out"),
 }
+# Logged only on some episodes, from the row's EXTRAS_KEY dict (the CSV ignores it): key -> (tag, kind, meaning),
+# kind one of scalar, image (PNG bytes), histogram (1-D array). Same x-axis as TAGS.
+EXTRA_TAGS: dict[str, tuple[str, str, str]] = {
+    "eval_return_mean": (
+        "eval/return_mean",
+        "scalar",
+        "every eval_every episodes: mean return of pi_ref (greedy) over eval_episodes held-out episodes, the seeds"
+        " of scripts/evaluate.py",
+    ),
+    "eval_return_iqm": ("eval/return_iqm", "scalar", "the same episodes' interquartile mean return"),
+    "spike_raster": ("snn/spike_raster", "image", "every log_images_every episodes: pi_ref's spikes in the episode"),
+    "membrane_traces": (
+        "snn/membrane_traces",
+        "image",
+        "pre-reset membranes of the first 5 neurons in that episode (dashed: the threshold 0)",
+    ),
+    "action_probs": ("snn/action_probs", "image", "pi_ref's action probabilities over that episode, stacked"),
+    "rho": ("lfcs/rho", "histogram", "rho(a_t) over that episode's first replay pass (pi_new vs pi_ref)"),
+    "neuron_firing_rate": ("snn/neuron_firing_rate", "histogram", "spikes per step of each neuron, that episode"),
+    "w_out": ("weights/w_out", "histogram", "pi_new's read-out weights W_out after that episode's replay"),
+    "intrinsic_dim": (
+        "probe/intrinsic_dim",
+        "scalar",
+        "every probe_every episodes: TwoNN intrinsic dimension of pi_ref's read-out traces r_t over the episode",
+    ),
+    "cka_ref_new": (
+        "probe/cka_ref_new",
+        "scalar",
+        "linear CKA between pi_ref's and pi_new's read-out traces on that episode's inputs (1: same geometry)",
+    ),
+}
+EXTRAS_KEY = "extras"
 CSV_COLUMNS = ["agent", "episode", "env_steps", *[k for k in TAGS if k != "episode"]]
 MAIN_METRIC = "reward_mean50"
 # The run's objective (summary.json), written once at the end into every agent's event file: an HPARAMS metric,
@@ -94,6 +128,8 @@ class RunLogger:
             writer = self.writers[row["agent"]]
             for key, (tag, _) in TAGS.items():
                 writer.add_scalar(tag, row[key], global_step=row["env_steps"])
+            for key, value in row.get(EXTRAS_KEY, {}).items():
+                self._log_extra(writer, key, value, row["env_steps"])
             self._csv.writerow(row)
             self.latest[row["agent"]] = row[MAIN_METRIC]
             self.steps[row["agent"]] = row["env_steps"]
@@ -101,6 +137,18 @@ class RunLogger:
         self.bar.update(len(rows))
         mean = sum(self.latest.values()) / max(len(self.latest), 1)
         self.bar.set_postfix({MAIN_METRIC: f"{mean:+.3f}"}, refresh=False)
+
+    @staticmethod
+    def _log_extra(writer: SummaryWriter, key: str, value, step: int) -> None:
+        tag, kind, _ = EXTRA_TAGS[key]
+        if kind == "scalar":
+            writer.add_scalar(tag, value, global_step=step)
+        elif kind == "histogram":
+            writer.add_histogram(tag, value, global_step=step)
+        else:  # a PNG made where the agent lives: written as it is, not decoded and encoded again
+            width, height = struct.unpack(">II", value[16:24])  # the PNG header's IHDR chunk
+            image = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=value)
+            writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), global_step=step)
 
     def log_objective(self, objective: float) -> None:
         """The run's objective as every agent's HPARAMS metric (the tab shows the last value of the tag)."""

@@ -14,7 +14,18 @@ from lfcs import checkpoint
 from lfcs.config import ConfigError
 from lfcs.logger import CSV_COLUMNS
 
-RESUMABLE_KEYS = ("iterations", "checkpoint_every", "progress", "resume", "run_dir")
+# Keys a resume may change: they do not change what the agents learn (observation only).
+RESUMABLE_KEYS = (
+    "iterations",
+    "checkpoint_every",
+    "progress",
+    "resume",
+    "run_dir",
+    "eval_every",
+    "eval_episodes",
+    "log_images_every",
+    "probe_every",
+)
 INT_COLUMNS = ("agent", "episode", "env_steps")
 
 
