@@ -1,7 +1,8 @@
 """One trained agent read back from a checkpoint: its pi_ref as a one-agent SpikingPolicy, and its config.
 
 A run directory holds ``checkpoints/agents_<a>-<b>.pt`` files, one per group of agents trained in one process
-(agents a..b). Agents are named by their global id (the ``b`` of ``seed + b``) everywhere.
+(agents a..b). Agents are named by their global id (the ``b`` of ``seed + b``) everywhere. A model-zoo file
+(``lfcs/zoo.py``) is a checkpoint of the same format that holds one agent, and is read as any checkpoint file.
 """
 
 from __future__ import annotations

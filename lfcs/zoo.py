@@ -160,7 +160,7 @@ def readme_text(out: Path, rows: list[dict], make_command: str, episodes: int, i
             f"{_fmt(row['mean'])} ± {_fmt(row['std']).lstrip('+')} | {_fmt(row['iqm'])} | "
             f"[{_fmt(low)}, {_fmt(high)}] | {row['size_bytes'] / 1000:.1f} kB |"
         )
-    first = rows[0]["file"] if rows else "FILE.pt"
+    first = best(rows)["file"] if rows else "FILE.pt"  # the example: the best lf-cs agent
     stem = first.removesuffix(".pt")
     lines += [
         "",
@@ -170,7 +170,8 @@ def readme_text(out: Path, rows: list[dict], make_command: str, episodes: int, i
         make_command,
         "```",
         "",
-        "Re-evaluate one file; the output is byte-identical to the stored eval.json:",
+        "Re-evaluate one file (give `--out`: the default is `eval.json` beside the file); the output is",
+        "byte-identical to the stored eval.json:",
         "",
         "```bash",
         f"python scripts/evaluate.py {out / first} --episodes {episodes} --out /tmp/{stem}.eval.json",
@@ -213,7 +214,8 @@ def snapshot(saved: SavedAgent, frame: Path | None = None, raster: Path | None =
     if frame is not None:
         step = length // 2  # screen t is what the agent saw when it chose action t
         names = action_names(env, probs.shape[1])
-        image = compose_frame(env.frames[step], probs[step], int(buffer.actions[step, 0]), names, f"step {step}")
+        caption = f"{saved.path.name}  step {step}"
+        image = compose_frame(env.frames[step], probs[step], int(buffer.actions[step, 0]), names, caption)
         frame.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(frame)
     if raster is not None:
