@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from lfcs import train
-from lfcs.zoo import extract
+from lfcs import checkpoint, train
+from lfcs.zoo import extract, one_agent_state
 from tests.conftest import ROOT, make_cfg, run_script
 from tests.saved_runs import save_groups
 
@@ -108,3 +108,14 @@ def test_two_agents_with_one_name_are_refused(zoo, tmp_path):
         extract([zoo["lfcs"], zoo["lfcs"]], tmp_path / "zoo")
     assert not (tmp_path / "zoo").exists()  # nothing written
     assert _script("make_zoo").main([str(tmp_path / "missing"), "--out", str(tmp_path / "z")]) == 2
+
+
+def test_a_published_size_agent_cut_from_a_ten_agent_group_is_tens_of_kilobytes(tmp_path):
+    """500 neurons, 4 inputs, 3 actions in float64: W_in + W_out are 28 kB; the group's other agents stay out."""
+    group = {"agents": list(range(10)), "episode": 7, "config": "seed: 0\n"}
+    group["ref_policy"] = {"w_in": torch.randn(10, 500, 4, dtype=torch.float64),
+                           "w_out": torch.randn(10, 3, 500, dtype=torch.float64)}  # fmt: skip
+    checkpoint.save_atomic(one_agent_state(group, 9, {"method": "lfcs"}), tmp_path / "one.pt")
+    assert 28_000 < (tmp_path / "one.pt").stat().st_size < 40_000
+    state = checkpoint.load(tmp_path / "one.pt")
+    assert state["agents"] == [9] and torch.equal(state["ref_policy"]["w_out"][0], group["ref_policy"]["w_out"][9])
