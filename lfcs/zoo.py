@@ -113,7 +113,8 @@ def extract(sources: list[Path], out: Path, prefix: str = "") -> list[ZooEntry]:
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for name, (entry, state, index) in sorted(planned.items()):
-        provenance = {key: value for key, value in asdict(entry).items() if value is not None and key != "sha256"}
+        written_after = ("size_bytes", "sha256")  # properties of the file itself, known once it is written
+        provenance = {k: v for k, v in asdict(entry).items() if v is not None and k not in written_after}
         checkpoint.save_atomic(one_agent_state(state, index, provenance), out / name)
         data = (out / name).read_bytes()
         entry.size_bytes, entry.sha256 = len(data), hashlib.sha256(data).hexdigest()

@@ -50,6 +50,7 @@ def test_one_small_file_per_agent_that_loads_weights_only(zoo):
         state = torch.load(out / name, map_location="cpu", weights_only=True)
         assert set(state) == {"format", "agents", "episode", "ref_policy", "config", "zoo"}
         assert all(t.shape[0] == 1 for t in state["ref_policy"].values())
+        assert state["zoo"]["file"] == name and "size_bytes" not in state["zoo"]  # a file cannot know its size
     assert "zoo" in zoo["made"].stderr  # the progress bar, on stderr
     assert "lfcs_seed0.pt" in zoo["made"].stdout and "kB" in zoo["made"].stdout
 
