@@ -47,9 +47,11 @@ def main(argv: list[str]) -> int:
     import torch
 
     from lfcs import train
+    from lfcs.config import Config
 
     torch.set_num_threads(1)
-    cfg = OmegaConf.load(args.run_dir / "config.yaml")
+    # The schema's defaults under the stored run: a run written before a key was added still composes.
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(args.run_dir / "config.yaml"))
     group = rows_by_agent(args.run_dir / "metrics.csv", args.episodes)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
