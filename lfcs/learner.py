@@ -87,7 +87,7 @@ class LfcsLearner:
             sums, rec = replay(buffer)
             totals = sums if totals is None else totals + sums
             record = rec if k == 0 else record
-        replayed = (buffer.lengths - 1).clamp(min=1).to(totals.dtype) * self.n_passes  # (B,)
+        replayed = (buffer.lengths.cpu() - 1).clamp(min=1).to(totals.dtype) * self.n_passes  # (B,), like totals
         means = totals / replayed.unsqueeze(1)
         return {name: means[:, i] for i, name in enumerate(STATS)}, record
 
