@@ -8,15 +8,15 @@ cd "$(dirname "$0")/.."
 out=${1:-multirun/fig1c}
 shift || true
 start=$(date +%s.%N)
+commit=$(git rev-parse HEAD)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 python scripts/train.py -m experiment=pong100_lfcs,pong100_eprop num_agents=10 launcher=joblib \
   hydra.sweep.dir="$out" "$@"
 end=$(date +%s.%N)
-python - "$out" "$start" "$end" "$load_before" "$*" <<'EOF'
-import json, os, platform, subprocess, sys
-out, start, end, load_before, extra = sys.argv[1:]
+python - "$out" "$start" "$end" "$load_before" "$commit" "$*" <<'EOF'
+import json, os, platform, sys
+out, start, end, load_before, commit, extra = sys.argv[1:]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 record = {
     "command": f"scripts/reproduce_fig1.sh {out} {extra}".strip(),
     "wall_clock_s": round(float(end) - float(start), 1),
