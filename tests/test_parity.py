@@ -15,9 +15,10 @@ def test_golden_files_are_there():
     assert len(GOLDEN) >= 6
 
 
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
-def test_golden_file_matches(path):
-    errors = check_file(path)
+def test_golden_file_matches(path, backend):
+    errors = check_file(path, backend=backend)
     assert {"W_out_after", "new_probs_first_pass", "mask_first_pass", "rec_grad_sum_first_pass"} <= set(errors)
     assert max(errors.values()) <= TOLERANCE, errors
 
