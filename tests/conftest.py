@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -46,6 +47,14 @@ def run_script(
         timeout=timeout,
         env=full_env,
     )
+
+
+def load_script(name: str):
+    """A module of scripts/ (not a package), loaded from its file so tests can call its functions in-process."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import gymnasium as gym
@@ -14,15 +13,8 @@ import envs
 from lfcs.evaluate import HELDOUT_ENV_SEED_BASE, bootstrap_ci, evaluate, interquartile_mean, summarize
 from lfcs.rollout import make_env, play_episode
 from lfcs.saved_agent import load_agent
-from tests.conftest import ROOT, run_script
+from tests.conftest import load_script, run_script
 from tests.saved_runs import save_groups
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +69,7 @@ def test_eval_json_is_byte_identical_across_processes_and_complete(run, tmp_path
     first = run_script("scripts/evaluate.py", *args, "--out", str(tmp_path / "a.json"))
     assert first.returncode == 0, first.stderr
     assert "agent 1" in first.stdout and "IQM" in first.stdout and "evaluate" in first.stderr  # tqdm on stderr
-    assert _script("evaluate").main([*args, "--out", str(tmp_path / "b.json"), "--no-progress"]) == 0
+    assert load_script("evaluate").main([*args, "--out", str(tmp_path / "b.json"), "--no-progress"]) == 0
     text = (tmp_path / "a.json").read_bytes()
     assert text == (tmp_path / "b.json").read_bytes()
     result = json.loads(text)
@@ -90,7 +82,7 @@ def test_eval_json_is_byte_identical_across_processes_and_complete(run, tmp_path
 
 def test_default_output_is_the_run_directory(run):
     run_dir = run[0]
-    assert _script("evaluate").main([str(run_dir / "checkpoints" / "agents_2-2.pt"), "--episodes", "1",
+    assert load_script("evaluate").main([str(run_dir / "checkpoints" / "agents_2-2.pt"), "--episodes", "1",
                                      "--no-progress"]) == 0  # fmt: skip
     assert json.loads((run_dir / "eval.json").read_text())["agent"] == 2
 
@@ -108,7 +100,7 @@ def test_default_output_is_the_run_directory(run):
 def test_bad_input_is_one_line_and_exit_2(run, capsys, args, words):
     argv = [a.format(run=run[0]) for a in args]
     try:
-        code = _script("evaluate").main(argv)
+        code = load_script("evaluate").main(argv)
     except SystemExit as exc:  # argparse's own checks
         code = exc.code
     err = capsys.readouterr().err.strip()

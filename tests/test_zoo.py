@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -10,19 +9,12 @@ import torch
 
 from lfcs import checkpoint, train
 from lfcs.zoo import extract, one_agent_state
-from tests.conftest import ROOT, make_cfg, run_script
+from tests.conftest import load_script, make_cfg, run_script
 from tests.saved_runs import save_groups
 
 LFCS_OVERRIDES = ["experiment=pong100_lfcs", "network.num_neurons=30", "iterations=3", "num_agents=2"]
 EPISODES = "3"
 ZOO_FILES = ["eprop_seed5.pt", "lfcs_seed0.pt", "lfcs_seed1.pt"]
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +67,7 @@ def test_evaluate_script_reproduces_the_stored_eval_json_byte_for_byte(zoo, tmp_
     assert (tmp_path / "lfcs_seed1.json").read_bytes() == (out / "lfcs_seed1.eval.json").read_bytes()
     for name in ("lfcs_seed0", "eprop_seed5"):
         argv = [str(out / f"{name}.pt"), "--episodes", EPISODES, "--out", str(tmp_path / f"{name}.json")]
-        assert _script("evaluate").main([*argv, "--no-progress"]) == 0
+        assert load_script("evaluate").main([*argv, "--no-progress"]) == 0
         assert (tmp_path / f"{name}.json").read_bytes() == (out / f"{name}.eval.json").read_bytes()
     result = json.loads((out / "lfcs_seed1.eval.json").read_text())
     assert result["agent"] == 1 and result["policy"] == "greedy" and len(result["returns"]) == 3
@@ -108,7 +100,7 @@ def test_two_agents_with_one_name_are_refused(zoo, tmp_path):
     with pytest.raises(ValueError, match="--name-prefix"):
         extract([zoo["lfcs"], zoo["lfcs"]], tmp_path / "zoo")
     assert not (tmp_path / "zoo").exists()  # nothing written
-    assert _script("make_zoo").main([str(tmp_path / "missing"), "--out", str(tmp_path / "z")]) == 2
+    assert load_script("make_zoo").main([str(tmp_path / "missing"), "--out", str(tmp_path / "z")]) == 2
 
 
 def test_a_published_size_agent_cut_from_a_ten_agent_group_is_tens_of_kilobytes(tmp_path):
