@@ -190,28 +190,19 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
             if compute_rec:  # before W_out moves: G_rec reads this step's W_out
                 _rec_update(w_out_b, probs, a, c, smooth_scale, smooth_ref[t, b], mask, v_pre, p, a_t, gamma,
                             fast, learn_rec, elig_rec, grad_rec, rec_sum[b], post, coef)  # fmt: skip
-            step_size, inv_bias2_sqrt = 0.0, 1.0
-            if fast:
-                out_steps[b] += 1.0
-                step_size, inv_bias2_sqrt = _adam_scalars(out_steps[b], lr, beta1, beta2)
-            m_b, v_b = out_m[b].reshape(num_actions, n), out_v[b].reshape(num_actions, n)
-            # One sweep over W_out's entries does D, the trace and (fast) the Adam step, entry by entry.
             for o in range(num_actions):
                 onehot = 1.0 if o == a else 0.0
                 rho_o = ((probs[o] + c[5]) / smooth_scale) / smooth_ref[t, b, o]
                 coef_o = (onehot - probs[o]) * rho_o * mask  # G_out = coef outer r
-                w_row, e_row, m_row, v_row, d_row = w_out_b[o], elig_out[o], m_b[o], v_b[o], grad_out[o]
-                if fast:
-                    for i in range(n):
-                        g = -(a_t * e_row[i])  # D = A_t E_{t-1}; torch's maximize mode keeps the moments of -D
-                        e_row[i] = gamma * e_row[i] + coef_o * r[i]  # E_t = gamma E_{t-1} + G_out
-                        m_row[i] = m_row[i] + (1.0 - beta1) * (g - m_row[i])
-                        v_row[i] = beta2 * v_row[i] + (1.0 - beta2) * g * g
-                        w_row[i] = w_row[i] - step_size * m_row[i] / (math.sqrt(v_row[i]) * inv_bias2_sqrt + adam_eps)
-                else:
-                    for i in range(n):
-                        d_row[i] += a_t * e_row[i]  # D += A_t E_{t-1}: the reward after a_{t-1} meets E up to t-1
-                        e_row[i] = gamma * e_row[i] + coef_o * r[i]
+                e_row, d_row = elig_out[o], grad_out[o]
+                for i in range(n):
+                    d = a_t * e_row[i]  # D += A_t E_{t-1}: the reward after a_{t-1} meets the trace up to t-1
+                    d_row[i] = d if fast else d_row[i] + d  # fast: this step's D alone
+                    e_row[i] = gamma * e_row[i] + coef_o * r[i]  # E_t = gamma E_{t-1} + G_out
+            if fast:
+                out_steps[b] += 1.0
+                _adam_ascent(flat_out, grad_out.reshape(-1), out_m[b], out_v[b], out_steps[b], lr, beta1, beta2,
+                             adam_eps)  # fmt: skip
             if fast and learn_rec:
                 rec_steps[b] += 1.0
                 _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], lr,
