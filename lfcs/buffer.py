@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -49,3 +50,59 @@ def advantages_from_rewards(rewards: torch.Tensor, gamma: float, values: torch.T
     if values is not None:
         adv[1:] += gamma * values[1:] - values[:-1]
     return adv
+
+
+class StoredEpisode(NamedTuple):
+    """An episode kept for replay: the buffer as played, the advantage met at each replayed step (T, B) and, for
+    ``clip=ppo``, each step's credit C_s (T, B)."""
+
+    buffer: EpisodeBuffer
+    met: torch.Tensor
+    credit: torch.Tensor | None
+
+
+class ReplayStore:
+    """The last ``capacity`` episodes (``learner.replay_episodes``), oldest first. Memory is bounded by capacity."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.episodes: list[StoredEpisode] = []
+
+    def add(self, episode: StoredEpisode) -> None:
+        self.episodes = [*self.episodes, episode][-self.capacity :]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The episodes that later learning phases still replay (all but the oldest of a full store)."""
+        kept = self.episodes[-(self.capacity - 1) :] if self.capacity > 1 else []
+        state: dict[str, torch.Tensor] = {}
+        for i, stored in enumerate(kept):
+            for name in EpisodeBuffer.__dataclass_fields__:
+                value = getattr(stored.buffer, name)
+                if value is not None:
+                    state[f"replay.{i}.{name}"] = value.cpu()
+            state[f"replay.{i}.met"] = stored.met.cpu()
+            if stored.credit is not None:
+                state[f"replay.{i}.credit"] = stored.credit.cpu()
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device) -> None:
+        self.episodes = []
+        i = 0
+        while f"replay.{i}.obs" in state:
+            fields = {
+                name: state[f"replay.{i}.{name}"].to(device) if f"replay.{i}.{name}" in state else None
+                for name in EpisodeBuffer.__dataclass_fields__
+            }
+            credit = state.get(f"replay.{i}.credit")
+            self.episodes.append(
+                StoredEpisode(
+                    EpisodeBuffer(**fields),
+                    state[f"replay.{i}.met"].to(device),
+                    None if credit is None else credit.to(device),
+                )
+            )
+            i += 1
+        if len(self.episodes) > max(self.capacity - 1, 0):
+            raise ValueError(
+                f"{len(self.episodes)} stored episodes, learner.replay_episodes={self.capacity} keeps fewer"
+            )

@@ -53,6 +53,11 @@ class LearnerConfig:
     trailing_zero_step: bool = True
     ref_update_every: int = 1
     learn_rec: bool = False
+    clip: str = "mask"
+    replay_episodes: int = 1
+    terminal_credit: bool = False
+    critic: str = "none"
+    critic_lr: float = 1e-3
 
 
 @dataclass
@@ -123,6 +128,14 @@ def validate(cfg: DictConfig) -> None:
             "two numbers in [0, 1)",
         ),
         ("learner.ref_update_every", cfg.learner.ref_update_every >= 1, "an integer >= 1"),
+        ("learner.clip", cfg.learner.clip in ("mask", "ppo", "none"), "mask (the paper), ppo or none"),
+        ("learner.replay_episodes", cfg.learner.replay_episodes >= 1, "an integer >= 1 (1 = the paper)"),
+        ("learner.critic", cfg.learner.critic in ("none", "td"), "none (the paper) or td"),
+        (
+            "learner.critic_lr",
+            cfg.learner.critic_lr > 0 and math.isfinite(cfg.learner.critic_lr),
+            "a finite number > 0",
+        ),
     ]
     for name in ("tau_mem_steps", "tau_syn_steps", "tau_readout_steps"):
         checks.append((f"network.{name}", cfg.network[name] > 0, "a time constant > 0 (in steps)"))

@@ -23,8 +23,12 @@ import math
 import numpy as np
 from numba import njit
 
+from lfcs.rule import CLIP_MODES
+
 # Indices into the `out_stats` rows of a replay pass.
 STAT_MASKED, STAT_ABS_LOG_RATIO, STAT_APPROX_KL = 0, 1, 2
+# learner.clip as the kernel's clip_mode.
+CLIP_MASK, CLIP_NONE, CLIP_PPO = CLIP_MODES["mask"], CLIP_MODES["none"], CLIP_MODES["ppo"]
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -146,14 +150,19 @@ def adam_zero_step(params, m, v, steps, lr, beta1, beta2, adam_eps):
 @njit(cache=True, error_model="numpy")
 def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, has_rec, w_out, bias, noise_width,
                 c, gain, smooth_scale, gamma, lo, hi, fast, compute_rec, learn_rec, adam, out_m, out_v, out_steps,
-                rec_m, rec_v, rec_steps, out_probs, out_ratio, out_mask, out_stats, rec_sum):  # fmt: skip
+                rec_m, rec_v, rec_steps, out_probs, out_ratio, out_mask, out_stats, rec_sum, clip_mode, credit,
+                pair_after):  # fmt: skip
     """One replay pass of pi_new over every agent's stored episode (METHOD.md §3), updating its weights in place.
 
-    obs (T, B, I); actions (T, B); smooth_ref (T, B, O) = smooth(q_t); adv (T, B); lengths (B,): agent b
-    replays t = 0 .. lengths[b] - 2. spike_u (T, B, N): the uniforms acting drew (common random numbers).
+    obs (T, B, I); actions (T, B); smooth_ref (T, B, O) = smooth(q_t); adv (T, B): the advantage met at step t;
+    lengths (B,). spike_u (T, B, N): the uniforms acting drew (common random numbers).
+    pair_after false (the paper): agent b replays t = 0 .. lengths[b] - 2 and D += adv_t E_{t-1} before the trace
+    moves; true (``terminal_credit``): t = 0 .. lengths[b] - 1 and D += adv_t E_t after it.
+    clip_mode: CLIP_MASK (m = 1[lo < rho < hi]), CLIP_NONE (m = 1) or CLIP_PPO (m = 1[rho C <= clip(rho) C] with
+    C = credit[t, b], the discounted advantage that step t's trace meets).
     adam = (lr, beta1, beta2, eps); Adam moments (B, K) and step counts (B,) of W_out and, with learn_rec, of W_rec.
-    Records probabilities (T-1, B, O), rho(a_t) and masks (T-1, B), per-agent sums of the statistics (B, 3) and,
-    with compute_rec, the pass's sum of A_t E_rec_{t-1} (B, N, N).
+    Records probabilities (T, B, O), rho(a_t) and masks (T, B) of the replayed steps, per-agent sums of the
+    statistics (B, 3) and, with compute_rec, the pass's sum of the D_rec terms (B, N, N).
     """
     horizon, num_agents, _ = obs.shape
     num_actions, n = w_out.shape[1], w_out.shape[2]
@@ -172,14 +181,20 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
         if compute_rec:
             elig_rec[:, :], grad_rec[:, :] = 0.0, 0.0
         w_out_b, flat_out = w_out[b], w_out[b].reshape(-1)
-        steps = lengths[b] - 1
+        steps = lengths[b] if pair_after else lengths[b] - 1
         for t in range(steps):
             _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, v, z, s_hat, p, r, v_pre, spike_u[t, b],
                          noise_width, c)  # fmt: skip
             _policy(w_out_b, r, gain, probs)
             a = actions[t, b]
             ratio = ((probs[a] + c[5]) / smooth_scale) / smooth_ref[t, b, a]
-            mask = 1.0 if lo < ratio < hi else 0.0
+            if clip_mode == CLIP_MASK:
+                mask = 1.0 if lo < ratio < hi else 0.0
+            elif clip_mode == CLIP_NONE:
+                mask = 1.0
+            else:  # PPO's min(rho C, clip(rho) C): the gradient survives where the unclipped term is the smaller
+                clipped = min(max(ratio, lo), hi)
+                mask = 1.0 if ratio * credit[t, b] <= clipped * credit[t, b] else 0.0
             log_ratio = math.log(ratio)
             out_stats[b, STAT_MASKED] += 1.0 - mask
             out_stats[b, STAT_ABS_LOG_RATIO] += abs(log_ratio)
@@ -188,17 +203,27 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
             out_probs[t, b, :] = probs
             a_t = adv[t, b]
             if compute_rec:  # before W_out moves: G_rec reads this step's W_out
-                _rec_update(w_out_b, probs, a, c, smooth_scale, smooth_ref[t, b], mask, v_pre, p, a_t, gamma,
-                            fast, learn_rec, elig_rec, grad_rec, rec_sum[b], post, coef)  # fmt: skip
+                if not pair_after:
+                    _rec_accumulate(elig_rec, grad_rec, rec_sum[b], a_t, fast, learn_rec)
+                _rec_trace(w_out_b, probs, a, c, smooth_scale, smooth_ref[t, b], mask, v_pre, p, gamma, elig_rec,
+                           post, coef)  # fmt: skip
+                if pair_after:
+                    _rec_accumulate(elig_rec, grad_rec, rec_sum[b], a_t, fast, learn_rec)
             for o in range(num_actions):
                 onehot = 1.0 if o == a else 0.0
                 rho_o = ((probs[o] + c[5]) / smooth_scale) / smooth_ref[t, b, o]
                 coef_o = (onehot - probs[o]) * rho_o * mask  # G_out = coef outer r
                 e_row, d_row = elig_out[o], grad_out[o]
-                for i in range(n):
-                    d = a_t * e_row[i]  # D += A_t E_{t-1}: the reward after a_{t-1} meets the trace up to t-1
-                    d_row[i] = d if fast else d_row[i] + d  # fast: this step's D alone
-                    e_row[i] = gamma * e_row[i] + coef_o * r[i]  # E_t = gamma E_{t-1} + G_out
+                if pair_after:
+                    for i in range(n):
+                        e_row[i] = gamma * e_row[i] + coef_o * r[i]
+                        d = a_t * e_row[i]  # D += adv_t E_t: the reward for a_t meets the trace up to t
+                        d_row[i] = d if fast else d_row[i] + d
+                else:
+                    for i in range(n):
+                        d = a_t * e_row[i]  # D += A_t E_{t-1}: the reward after a_{t-1} meets the trace up to t-1
+                        d_row[i] = d if fast else d_row[i] + d  # fast: this step's D alone
+                        e_row[i] = gamma * e_row[i] + coef_o * r[i]  # E_t = gamma E_{t-1} + G_out
             if fast:
                 out_steps[b] += 1.0
                 _adam_ascent(flat_out, grad_out.reshape(-1), out_m[b], out_v[b], out_steps[b], lr, beta1, beta2,
@@ -217,10 +242,9 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _rec_update(w_out, probs, a, c, smooth_scale, smooth_ref, mask, v_pre, p, a_t, gamma, fast, learn_rec,
-                elig_rec, grad_rec, rec_sum, post, coef):  # fmt: skip
-    """D_rec += A_t E_rec_{t-1}; E_rec_t = gamma E_rec_{t-1} + G_rec (METHOD.md §3), for one agent."""
-    num_actions, n = w_out.shape
+def _rec_accumulate(elig_rec, grad_rec, rec_sum, a_t, fast, learn_rec):
+    """D_rec += adv_t E_rec (fast: D_rec = this step's term), for one agent; the diagonal stays 0 when learned."""
+    n = elig_rec.shape[0]
     for i in range(n):
         for k in range(n):
             step_grad = a_t * elig_rec[i, k]
@@ -232,6 +256,12 @@ def _rec_update(w_out, probs, a, c, smooth_scale, smooth_ref, mask, v_pre, p, a_
     if learn_rec:
         for i in range(n):
             grad_rec[i, i] = 0.0  # W_rec has no self-connections, and keeps none
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _rec_trace(w_out, probs, a, c, smooth_scale, smooth_ref, mask, v_pre, p, gamma, elig_rec, post, coef):
+    """E_rec_t = gamma E_rec_{t-1} + G_rec (METHOD.md §3), for one agent."""
+    num_actions, n = w_out.shape
     # G_rec = ((W_out^T ((onehot(a) - smooth(pi)) * rho * m)) * sigma'(v_t)) outer p_t
     for o in range(num_actions):
         onehot = 1.0 if o == a else 0.0
@@ -246,3 +276,43 @@ def _rec_update(w_out, probs, a, c, smooth_scale, smooth_ref, mask, v_pre, p, a_
     for i in range(n):
         for k in range(n):
             elig_rec[i, k] = gamma * elig_rec[i, k] + post[i] * p[k]
+
+
+@njit(cache=True, error_model="numpy")
+def readout_traces(obs, lengths, spike_u, w_in, w_rec, has_rec, bias, noise_width, c, out_r):
+    """The read-out traces r_t (T, B, N) of a network replaying each agent's stored episode from the reset state.
+
+    With pi_ref's weights and acting's spike uniforms these are exactly the traces pi_ref acted with.
+    """
+    num_agents, n = out_r.shape[1], out_r.shape[2]
+    dtype = out_r.dtype
+    v, z, s_hat, p = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype)
+    r, v_pre = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
+    for b in range(num_agents):
+        v[:] = c[4]
+        z[:], s_hat[:], p[:], r[:] = 0.0, 0.0, 0.0, 0.0
+        for t in range(lengths[b]):
+            _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, v, z, s_hat, p, r, v_pre, spike_u[t, b],
+                         noise_width, c)  # fmt: skip
+            out_r[t, b, :] = r
+
+
+@njit(cache=True, error_model="numpy")
+def td_critic(readout, rewards, lengths, gamma, w_v, m, v, steps, adam, out_delta):
+    """Online TD(0) of the value read-out V_t = w_V . r_t over each agent's episode, one Adam step per step.
+
+    delta_t = reward_t + gamma V_{t+1} - V_t (V = 0 after the episode's last step), with w_V as it stands at step t;
+    Adam ascends delta_t r_t (semi-gradient of -delta_t^2 / 2). Writes delta_t into out_delta (T, B).
+    """
+    lr, beta1, beta2, adam_eps = adam[0], adam[1], adam[2], adam[3]
+    num_agents, n = readout.shape[1], readout.shape[2]
+    grad = np.empty(n, dtype=w_v.dtype)
+    for b in range(num_agents):
+        for t in range(lengths[b]):
+            value_next = _dot(w_v[b], readout[t + 1, b]) if t + 1 < lengths[b] else 0.0
+            delta = rewards[t, b] + gamma * value_next - _dot(w_v[b], readout[t, b])
+            out_delta[t, b] = delta
+            for i in range(n):
+                grad[i] = delta * readout[t, b, i]
+            steps[b] += 1.0
+            _adam_ascent(w_v[b], grad, m[b], v[b], steps[b], lr, beta1, beta2, adam_eps)

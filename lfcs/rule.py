@@ -4,7 +4,7 @@ For replayed step t (stored input x_t, pi_ref's action a_t and probabilities q_t
 
     smooth(u) = (u + 0.01) / (1 + 0.01 O)                         (1.03 for Pong-100's three actions)
     rho       = smooth(pi_t) / smooth(q_t)                        (vector over actions)
-    m         = 1[1 - eps < rho[a_t] < 1 + eps]
+    m         = 1[1 - eps < rho[a_t] < 1 + eps]                  (learner.clip=mask; see CLIP_WEIGHTS)
     G_out     = ((onehot(a_t) - pi_t) * rho * m) outer r_t
     G_rec     = ((W_out^T ((onehot(a_t) - smooth(pi_t)) * rho * m)) * sigma'(v_t)) outer p_t
     D        += A_t * E_{t-1};   E_t = gamma * E_{t-1} + G
@@ -31,16 +31,67 @@ def smooth(probs: torch.Tensor) -> torch.Tensor:
     return (probs + SMOOTH_FLOOR) / smooth_scale(probs.shape[-1])
 
 
-def ratio_and_mask(
-    probs: torch.Tensor, smooth_ref: torch.Tensor, actions: torch.Tensor, lo: float, hi: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """rho (B, O), rho[a_t] (B,) and the mask m (B,) from pi_new's probs (B, O) and smooth(q_t) (B, O).
+def ratio(probs: torch.Tensor, smooth_ref: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """rho (B, O) and rho[a_t] (B,) from pi_new's probs (B, O) and smooth(q_t) (B, O).
 
     A division, not a product with 1 / smooth(q_t): when pi_new == pi_ref the ratio is then exactly 1."""
     rho = smooth(probs) / smooth_ref
-    taken = rho.gather(1, actions.unsqueeze(1)).squeeze(1)
-    mask = ((taken > lo) & (taken < hi)).to(probs.dtype)
-    return rho, taken, mask
+    return rho, rho.gather(1, actions.unsqueeze(1)).squeeze(1)
+
+
+# learner.clip: the weight m (B,) of a replayed step from rho[a_t] (B,) and its credit C (B,).
+def mask_weight(taken, credit, lo, hi):
+    """The paper's mask: m = 1[lo < rho < hi], whatever the sign of the credit."""
+    return ((taken > lo) & (taken < hi)).to(taken.dtype)
+
+
+def no_clip_weight(taken, credit, lo, hi):
+    """m = 1: every step weighted by rho alone."""
+    return torch.ones_like(taken)
+
+
+def ppo_weight(taken, credit, lo, hi):
+    """PPO's min(rho C, clip(rho, lo, hi) C): the gradient of rho C survives where that term is the smaller."""
+    return (taken * credit <= taken.clamp(lo, hi) * credit).to(taken.dtype)
+
+
+CLIP_WEIGHTS = {"mask": mask_weight, "none": no_clip_weight, "ppo": ppo_weight}
+CLIP_MODES = {"mask": 0, "none": 1, "ppo": 2}  # the same rules as ``lfcs.kernels``' clip_mode codes
+
+
+def ratio_and_mask(
+    probs: torch.Tensor, smooth_ref: torch.Tensor, actions: torch.Tensor, lo: float, hi: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """rho (B, O), rho[a_t] (B,) and the paper's mask m (B,)."""
+    rho, taken = ratio(probs, smooth_ref, actions)
+    return rho, taken, mask_weight(taken, None, lo, hi)
+
+
+def replayed_steps(lengths: torch.Tensor, pair_after: bool) -> torch.Tensor:
+    """Steps each agent replays: t = 0 .. L-2 with the paper's pairing, t = 0 .. L-1 with terminal credit."""
+    return lengths if pair_after else lengths - 1
+
+
+def step_credit(met: torch.Tensor, lengths: torch.Tensor, gamma: float, pair_after: bool) -> torch.Tensor:
+    """C_s (T, B): the discounted sum of the advantages that step s's trace term G_s meets in a pass.
+
+    met (T, B) is the advantage met at replayed step t. The paper's pairing (D += A_t E_{t-1}) gives
+    C_s = sum_{t = s+1}^{S-1} gamma^(t-1-s) A_t; terminal credit (D += A_t E_t) gives C_s = sum_{t = s}^{S-1}
+    gamma^(t-s) A_t, with S the replayed steps. (In a slow pass D = sum_s C_s G_s exactly.)
+    """
+    steps = replayed_steps(lengths, pair_after).to(met.device)
+    horizon = met.shape[0]
+    valid = (torch.arange(horizon, device=met.device).unsqueeze(1) < steps.unsqueeze(0)).to(met.dtype)
+    tail = torch.zeros_like(met)  # tail[s] = sum_{t >= s, t < S} gamma^(t-s) met[t]
+    running = torch.zeros_like(met[0])
+    for t in range(horizon - 1, -1, -1):
+        running = met[t] * valid[t] + gamma * running
+        tail[t] = running
+    if pair_after:
+        return tail
+    credit = torch.zeros_like(met)
+    credit[:-1] = tail[1:]
+    return credit
 
 
 def readout_coef(probs, rho, mask, onehot):

@@ -13,19 +13,6 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 python scripts/train.py -m experiment=pong100_lfcs,pong100_eprop num_agents=10 launcher=joblib \
   hydra.sweep.dir="$out" "$@"
 end=$(date +%s.%N)
-python - "$out" "$start" "$end" "$load_before" "$commit" "$*" <<'EOF'
-import json, os, platform, sys
-out, start, end, load_before, commit, extra = sys.argv[1:]
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-record = {
-    "command": f"scripts/reproduce_fig1.sh {out} {extra}".strip(),
-    "wall_clock_s": round(float(end) - float(start), 1),
-    "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
-    "loadavg_before": load_before, "loadavg_after": " ".join(open("/proc/loadavg").read().split()[:3]),
-    "git_commit": commit, "seeds": "0-9 per method",
-}
-with open(os.path.join(out, "wall_clock.json"), "w") as handle:
-    json.dump(record, handle, indent=2)
-print(f"wall clock {record['wall_clock_s'] / 60:.1f} min -> {out}/wall_clock.json")
-EOF
+python scripts/wall_clock.py "$out" "$start" "$end" "$load_before" "$commit" "0-9 per method" \
+  scripts/reproduce_fig1.sh "$out" "$@"
 python scripts/aggregate.py "$out" --out "$out"

@@ -26,6 +26,18 @@ CASES = {
     "lfcs-n500": ["learner=lfcs"],
     "eprop-n500": ["learner=eprop"],
     "rec-stochastic-n500": ["network.rec_std=0.05", "network.stochastic_spikes=true"],
+    # Every extension at once: K stored episodes, the TD critic, PPO clipping, terminal credit, learned W_rec.
+    "extensions-n40": [
+        "network.num_neurons=40",
+        "env=cartpole",
+        "env.max_episode_steps=30",
+        "network.rec_std=0.1",
+        "learner.learn_rec=true",
+        "learner.replay_episodes=2",
+        "learner.critic=td",
+        "learner.clip=ppo",
+        "learner.terminal_credit=true",
+    ],
     "cartpole-learned-rec-n500": [
         "env=cartpole",
         "env.max_episode_steps=40",
@@ -43,7 +55,11 @@ def final_state(run_dir):
         for i, agent in enumerate(state["agents"]):
             tensors = {f"new.{k}": v[i] for k, v in state["new_policy"].items()}
             tensors |= {f"ref.{k}": v[i] for k, v in state["ref_policy"].items()}
-            tensors |= {f"adam.{k}": v[i] for k, v in state["adam"].items()}
+            # Stored episodes are time-major (T, B, ...); their lengths and everything else agent-major (B, ...).
+            tensors |= {
+                f"adam.{k}": v[:, i] if k.startswith("replay.") and not k.endswith(".lengths") else v[i]
+                for k, v in state["adam"].items()
+            }
             out[agent] = tensors
     return out
 

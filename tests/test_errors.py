@@ -34,6 +34,11 @@ CASES = [
     (["num_agents=two"], ["num_agents", "two", "Integer"]),
     (["learner.epz=0.1"], ["learner.epz", "no such key", "eps"]),
     (["learner.timescale=medium"], ["learner.timescale", "medium", "fast or slow"]),
+    (["learner.clip=soft"], ["learner.clip", "soft", "mask", "ppo", "none"]),
+    (["learner.replay_episodes=0"], ["learner.replay_episodes", ">= 1"]),
+    (["learner.critic=mc"], ["learner.critic", "mc", "none", "td"]),
+    (["learner.critic_lr=0"], ["learner.critic_lr", "> 0"]),
+    (["learner.terminal_credit=maybe"], ["learner.terminal_credit", "maybe", "bool"]),
     (["learner=adam"], ["learner", "adam", "eprop", "lfcs"]),
 ]
 if not torch.cuda.is_available():

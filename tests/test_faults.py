@@ -38,12 +38,20 @@ def sorted_metrics(run_dir) -> list[dict]:
     return sorted(read_metrics(run_dir / "metrics.csv"), key=lambda r: (int(r["agent"]), int(r["episode"])))
 
 
-@pytest.mark.parametrize("learner", ["lfcs", "eprop"])
-def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, learner):
-    whole, split = tmp_path / "whole", tmp_path / "split"
-    train(make_cfg(*SMALL, f"learner={learner}", "num_agents=2", "iterations=4", f"run_dir={whole}"))
-    train(make_cfg(*SMALL, f"learner={learner}", "num_agents=2", "iterations=2", f"run_dir={split}"))
-    train(make_cfg(*SMALL, f"learner={learner}", "num_agents=2", "iterations=4", f"run_dir={split}", "resume=true"))
+RESUME_CASES = {
+    "lfcs": ["learner=lfcs"],
+    "eprop": ["learner=eprop"],
+    # The stored episodes, the critic and its Adam state are part of the checkpoint.
+    "replay3-critic-ppo": ["learner.replay_episodes=3", "learner.critic=td", "learner.clip=ppo"],
+}
+
+
+@pytest.mark.parametrize("case", list(RESUME_CASES))
+def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, case):
+    whole, split, knobs = tmp_path / "whole", tmp_path / "split", RESUME_CASES[case]
+    train(make_cfg(*SMALL, *knobs, "num_agents=2", "iterations=4", f"run_dir={whole}"))
+    train(make_cfg(*SMALL, *knobs, "num_agents=2", "iterations=2", f"run_dir={split}"))
+    train(make_cfg(*SMALL, *knobs, "num_agents=2", "iterations=4", f"run_dir={split}", "resume=true"))
     assert read_metrics(whole / "metrics.csv") == read_metrics(split / "metrics.csv")
     for a, b in zip(final_weights(whole)[:2], final_weights(split)[:2]):
         assert torch.equal(a, b)

@@ -14,6 +14,16 @@ VARIANTS = {
     "mask-off": ["learner.eps=inf"],
     "stochastic-rec-learned": ["network.stochastic_spikes=true", "network.rec_std=0.1", "learner.learn_rec=true"],
     "cartpole-variable-length": ["env=cartpole", "env.max_episode_steps=40", "learner=eprop", "learner.n_passes=2"],
+    "extensions": [
+        "env=cartpole",
+        "env.max_episode_steps=40",
+        "network.rec_std=0.1",
+        "learner.learn_rec=true",
+        "learner.replay_episodes=2",
+        "learner.critic=td",
+        "learner.clip=ppo",
+        "learner.terminal_credit=true",
+    ],
 }
 
 
@@ -35,3 +45,5 @@ def test_kernels_and_torch_ops_train_alike(variant):
     assert torch.equal(kernels.learner.adam_out.step, ops.learner.adam_out.step)
     if kernels.new_policy.w_rec is not None:
         torch.testing.assert_close(kernels.new_policy.w_rec, ops.new_policy.w_rec, rtol=0, atol=1e-11)
+    if kernels.learner.critic is not None:
+        torch.testing.assert_close(kernels.learner.critic.w_v, ops.learner.critic.w_v, rtol=0, atol=1e-11)

@@ -13,28 +13,52 @@ import pytest
 import torch
 
 from lfcs.agents import AgentGroup
-from lfcs.buffer import EpisodeBuffer
+from lfcs.buffer import EpisodeBuffer, advantages_from_rewards
 from lfcs.learner import LfcsLearner
 from lfcs.neurons import make_neuron_params
 from lfcs.policy import SpikingPolicy
 from lfcs.rollout import play_episode
+from lfcs.rule import ppo_weight, step_credit
 from tests.conftest import SMALL, make_cfg
 
 A_M, A_S, A_RO = math.exp(-1 / 6), math.exp(-1 / 4), math.exp(-1)
 H, W_RES, V0, KAPPA, GAMMA, LR, BETAS, ADAM_EPS = -8.0, 100.0, -4.0, 2.5, 0.99, 1.5e-3, (0.9, 0.999), 1e-5
 
 
-def reference_pass(w_in, w_rec, w_out, obs, actions, q, adv, eps, learn_rec, fast):
-    """One replay pass of METHOD.md §3, plain numpy; returns W_out and W_rec after it."""
+def reference_credit(met, steps, gamma, terminal):
+    """C_s by brute force: every replayed t whose D term contains G_s, with the power of gamma it carries there."""
+    credit = np.zeros(len(met))
+    for s in range(steps):
+        for t in range(steps):
+            power = t - s if terminal else t - 1 - s  # D += met_t E_t (terminal) or met_t E_{t-1}
+            if power >= 0:
+                credit[s] += gamma**power * met[t]
+    return credit
+
+
+def fresh_adam(w_out, w_rec):
+    return {
+        "out": [np.zeros_like(w_out), np.zeros_like(w_out), 0],
+        "rec": [np.zeros_like(w_rec), np.zeros_like(w_rec), 0],
+    }
+
+
+def reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, eps, learn_rec, fast, clip="mask", terminal=False,
+                   adam=None):  # fmt: skip
+    """One replay pass of METHOD.md §3 (with the extensions' knobs), plain numpy; returns W_out and W_rec after it.
+
+    rewards[t] is the reward for a_t. The paper's pairing meets A_t = rewards[t-1] (A_0 = 0) with E_{t-1} over
+    t = 0 .. T-2; terminal credit meets rewards[t] with E_t over t = 0 .. T-1. ``adam`` carries over between calls.
+    """
     n, num_actions = w_in.shape[0], w_out.shape[0]
     w_in, w_rec, w_out = w_in.copy(), w_rec.copy(), w_out.copy()
     v, z, s, p, r = np.full(n, V0), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     e_out, e_rec = np.zeros_like(w_out), np.zeros_like(w_rec)
     d_out, d_rec = np.zeros_like(w_out), np.zeros_like(w_rec)
-    adam = {
-        "out": [np.zeros_like(w_out), np.zeros_like(w_out), 0],
-        "rec": [np.zeros_like(w_rec), np.zeros_like(w_rec), 0],
-    }
+    adam = fresh_adam(w_out, w_rec) if adam is None else adam
+    steps = len(obs) if terminal else len(obs) - 1
+    met = np.asarray(rewards, dtype=float) if terminal else np.concatenate([[0.0], rewards[:-1]])
+    credit = reference_credit(met, steps, GAMMA, terminal)
 
     def smooth(u):
         return (u + 0.01) / (1 + 0.01 * num_actions)
@@ -48,7 +72,7 @@ def reference_pass(w_in, w_rec, w_out, obs, actions, q, adv, eps, learn_rec, fas
         m_hat, v_hat = m / (1 - BETAS[0] ** t), sq / (1 - BETAS[1] ** t)
         weights += LR * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
 
-    for t in range(len(obs) - 1):
+    for t in range(steps):
         s_new = A_S * s + (1 - A_S) * z
         v = A_M * v + (1 - A_M) * (w_rec @ s_new + w_in @ obs[t] + H) - W_RES * z  # v_t, before the reset
         z = (v > 0).astype(float)
@@ -58,14 +82,23 @@ def reference_pass(w_in, w_rec, w_out, obs, actions, q, adv, eps, learn_rec, fas
         logits = KAPPA * w_out @ r
         pi = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
         rho = smooth(pi) / smooth(q[t])
-        mask = float(1 - eps < rho[actions[t]] < 1 + eps)
+        taken = rho[actions[t]]
+        if clip == "mask":
+            mask = float(1 - eps < taken < 1 + eps)
+        elif clip == "none":
+            mask = 1.0
+        else:  # the smaller of rho C and clip(rho) C keeps its gradient
+            mask = float(taken * credit[t] <= min(max(taken, 1 - eps), 1 + eps) * credit[t])
         onehot = np.eye(num_actions)[actions[t]]
         g_out = np.outer((onehot - pi) * rho * mask, r)
         sigma = 1 / (1 + np.exp(-v))
         g_rec = np.outer((w_out.T @ ((onehot - smooth(pi)) * rho * mask)) * sigma * (1 - sigma), p)
-        d_out = adv[t] * e_out if fast else d_out + adv[t] * e_out
-        d_rec = adv[t] * e_rec if fast else d_rec + adv[t] * e_rec
-        e_out, e_rec = GAMMA * e_out + g_out, GAMMA * e_rec + g_rec
+        if terminal:
+            e_out, e_rec = GAMMA * e_out + g_out, GAMMA * e_rec + g_rec
+        d_out = met[t] * e_out if fast else d_out + met[t] * e_out
+        d_rec = met[t] * e_rec if fast else d_rec + met[t] * e_rec
+        if not terminal:
+            e_out, e_rec = GAMMA * e_out + g_out, GAMMA * e_rec + g_rec
         if fast:
             ascend("out", w_out, d_out)
             if learn_rec:
@@ -84,8 +117,29 @@ def random_episode(rng, n, num_inputs, num_actions, horizon):
     obs = rng.uniform(0, 1, (horizon, num_inputs))
     actions = rng.integers(0, num_actions, horizon)
     q = rng.dirichlet(np.ones(num_actions), horizon)
-    adv = rng.choice([-1.0, 0.0, 1.0], horizon)
-    return w_in, w_rec, w_out, obs, actions, q, adv
+    rewards = rng.choice([-1.0, 0.0, 1.0], horizon)
+    return w_in, w_rec, w_out, obs, actions, q, rewards
+
+
+def as_buffer(obs, actions, q, rewards):
+    """One agent's episode (B = 1) as the learner stores it; advantages A_t = rewards[t-1] as acting computes them."""
+    t64 = lambda x: torch.tensor(x, dtype=torch.float64).unsqueeze(0)  # noqa: E731
+    rewards_t = t64(rewards).t().contiguous()
+    return EpisodeBuffer(
+        obs=t64(obs).transpose(0, 1).contiguous(),
+        actions=torch.tensor(actions).unsqueeze(1),
+        ref_probs=t64(q).transpose(0, 1).contiguous(),
+        rewards=rewards_t,
+        advantages=advantages_from_rewards(rewards_t, GAMMA),
+        lengths=torch.tensor([len(obs)]),
+    )
+
+
+def as_learner(w_in, w_rec, w_out, **knobs):
+    params = make_neuron_params(6.0, 4.0, 1.0, H, W_RES, V0, KAPPA)
+    t64 = lambda x: torch.tensor(x, dtype=torch.float64).unsqueeze(0)  # noqa: E731  (B = 1)
+    policy = SpikingPolicy(t64(w_in), t64(w_rec), t64(w_out), params)
+    return policy, LfcsLearner(policy, policy.clone(), lr=LR, gamma=GAMMA, **knobs)
 
 
 @pytest.mark.parametrize("backend", ["kernels", "torch"])
@@ -94,30 +148,100 @@ def random_episode(rng, n, num_inputs, num_actions, horizon):
 @pytest.mark.parametrize("learn_rec", [True, False])
 def test_applied_update_equals_the_method_reference(backend, num_actions, timescale, learn_rec):
     rng = np.random.default_rng(7)
-    w_in, w_rec, w_out, obs, actions, q, adv = random_episode(rng, 10, 3, num_actions, 30)
+    w_in, w_rec, w_out, obs, actions, q, rewards = random_episode(rng, 10, 3, num_actions, 30)
     eps = 0.3
-    want_out, want_rec = reference_pass(w_in, w_rec, w_out, obs, actions, q, adv, eps, learn_rec, timescale == "fast")
-
-    params = make_neuron_params(6.0, 4.0, 1.0, H, W_RES, V0, KAPPA)
-    t64 = lambda x: torch.tensor(x, dtype=torch.float64).unsqueeze(0)  # noqa: E731  (B = 1)
-    policy = SpikingPolicy(t64(w_in), t64(w_rec), t64(w_out), params)
-    learner = LfcsLearner(policy, policy.clone(), timescale=timescale, n_passes=1, eps=eps, lr=LR, gamma=GAMMA,
-                          learn_rec=learn_rec, backend=backend)  # fmt: skip
-    horizon = len(obs)
-    buffer = EpisodeBuffer(
-        obs=t64(obs).transpose(0, 1).contiguous(),
-        actions=torch.tensor(actions).unsqueeze(1),
-        ref_probs=t64(q).transpose(0, 1).contiguous(),
-        rewards=torch.zeros(horizon, 1, dtype=torch.float64),
-        advantages=t64(adv).t().contiguous(),
-        lengths=torch.tensor([horizon]),
-    )
-    _, record = learner.learn(buffer)
+    fast = timescale == "fast"
+    want_out, want_rec = reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, eps, learn_rec, fast)
+    policy, learner = as_learner(w_in, w_rec, w_out, timescale=timescale, n_passes=1, eps=eps, learn_rec=learn_rec,
+                                 backend=backend)  # fmt: skip
+    _, record = learner.learn(as_buffer(obs, actions, q, rewards))
     assert 0 < float(record.mask.mean()) < 1, "the case must exercise the mask"
     if learn_rec:  # the case must exercise G_rec
         assert np.abs(want_rec - w_rec).max() > 1e-4
     np.testing.assert_allclose(policy.w_out[0].numpy(), want_out, rtol=0, atol=1e-12)
     np.testing.assert_allclose(policy.w_rec[0].numpy(), want_rec, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+@pytest.mark.parametrize("timescale", ["fast", "slow"])
+@pytest.mark.parametrize("clip", ["mask", "none", "ppo"])
+@pytest.mark.parametrize("terminal", [False, True])
+def test_clip_and_terminal_credit_equal_the_reference(backend, timescale, clip, terminal):
+    """learner.clip and learner.terminal_credit, with W_rec learned, against the numpy reference."""
+    rng = np.random.default_rng(11)
+    w_in, w_rec, w_out, obs, actions, q, rewards = random_episode(rng, 10, 3, 3, 25)
+    eps, fast = 0.3, timescale == "fast"
+    want_out, want_rec = reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, eps, True, fast, clip, terminal)
+    policy, learner = as_learner(w_in, w_rec, w_out, timescale=timescale, n_passes=1, eps=eps, learn_rec=True,
+                                 clip=clip, terminal_credit=terminal, backend=backend)  # fmt: skip
+    _, record = learner.learn(as_buffer(obs, actions, q, rewards))
+    assert len(record.mask) == (25 if terminal else 24)
+    if clip == "none":
+        assert bool((record.mask == 1).all())
+    else:
+        assert 0 < float(record.mask.mean()) < 1, "the case must exercise the clip"
+    np.testing.assert_allclose(policy.w_out[0].numpy(), want_out, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(policy.w_rec[0].numpy(), want_rec, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+def test_replay_episodes_replays_each_stored_episode_against_its_own_behaviour_policy(backend):
+    """K = 2: the second phase replays episode 1 (with its own q) and then episode 2, Adam state carried over."""
+    rng = np.random.default_rng(3)
+    w_in, w_rec, w_out, obs1, actions1, q1, rewards1 = random_episode(rng, 10, 3, 3, 20)
+    _, _, _, obs2, actions2, q2, rewards2 = random_episode(rng, 10, 3, 3, 20)
+    policy, learner = as_learner(w_in, w_rec, w_out, n_passes=2, eps=0.3, replay_episodes=2, backend=backend)
+    adam = fresh_adam(w_out, w_rec)
+    want = w_out
+    for obs, actions, q, rewards in [(obs1, actions1, q1, rewards1)] * 2 + [
+        (obs1, actions1, q1, rewards1),
+        (obs2, actions2, q2, rewards2),
+    ] * 2:  # phase 1: 2 passes over episode 1; phase 2: 2 rounds over episodes 1, 2
+        want, _ = reference_pass(w_in, w_rec, want, obs, actions, q, rewards, 0.3, False, True, adam=adam)
+    learner.learn(as_buffer(obs1, actions1, q1, rewards1))
+    stats, record = learner.learn(as_buffer(obs2, actions2, q2, rewards2))
+    assert len(learner.store.episodes) == 2
+    np.testing.assert_allclose(policy.w_out[0].numpy(), want, rtol=0, atol=1e-12)
+    assert float(learner.adam_out.step[0]) == 2 * 19 + 4 * 19
+    learner.learn(as_buffer(obs1, actions1, q1, rewards1))
+    assert len(learner.store.episodes) == 2, "memory stays bounded at K episodes"
+
+
+def test_ppo_credit_on_a_hand_written_three_step_episode():
+    """C_s = sum over the later replayed t of gamma^(t-1-s) A_t (paper pairing), gamma^(t-s) (terminal credit)."""
+    gamma = 0.5
+    rewards = torch.tensor([[1.0], [2.0], [4.0]])  # reward for a_0, a_1, a_2
+    lengths = torch.tensor([3])
+    paper = step_credit(advantages_from_rewards(rewards, gamma), lengths, gamma, pair_after=False)
+    # Replayed t = 0, 1 with A_0 = 0, A_1 = r_0 = 1: G_0 meets A_1 (gamma^0); G_1 meets nothing.
+    assert paper.flatten().tolist() == [1.0, 0.0, 0.0]
+    terminal = step_credit(rewards, lengths, gamma, pair_after=True)
+    # Replayed t = 0, 1, 2 with delta_t = r_t: C_0 = 1 + 0.5 * 2 + 0.25 * 4 = 3, C_1 = 2 + 0.5 * 4 = 4, C_2 = 4.
+    assert terminal.flatten().tolist() == [3.0, 4.0, 4.0]
+    # The weight: the unclipped term is kept where it is the smaller, whatever the sign of C.
+    taken = torch.tensor([0.5, 0.5, 1.1, 1.5, 1.5, 0.5])
+    credit = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0, 0.0])
+    assert ppo_weight(taken, credit, 0.8, 1.2).tolist() == [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+def test_terminal_credit_learns_from_a_reward_paid_only_at_the_end(backend):
+    """A 2-step episode paying only for its last action: the paper's pairing never sees the reward (W_out stays,
+    apart from nothing), terminal credit moves W_out by D = r_1 E_1 in one slow Adam step of size lr."""
+    rng = np.random.default_rng(5)
+    w_in, w_rec, w_out, obs, actions, q, _ = random_episode(rng, 10, 3, 3, 2)
+    rewards = np.array([0.0, 1.0])
+    for terminal in (False, True):
+        policy, learner = as_learner(w_in, w_rec, w_out, timescale="slow", n_passes=1, terminal_credit=terminal,
+                                     clip="none", backend=backend)  # fmt: skip
+        learner.learn(as_buffer(obs, actions, q, rewards))
+        moved = np.abs(policy.w_out[0].numpy() - w_out)
+        if not terminal:
+            assert moved.max() == 0.0
+        else:  # D = 1 * E_1 = gamma G_0 + G_1; Adam's first step moves every weight with D != 0 by lr
+            want, _ = reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, 0.2, False, False, "none", True)
+            np.testing.assert_allclose(policy.w_out[0].numpy(), want, rtol=0, atol=1e-12)
+            assert np.isclose(moved.max(), LR, rtol=1e-3)
 
 
 def one_episode(*overrides):
@@ -159,3 +283,34 @@ def test_float32_learns_what_float64_learns():
     assert change64.abs().max() > 1e-3  # a real update
     torch.testing.assert_close(change32, change64, rtol=0, atol=1e-4 * float(change64.abs().max()) + 1e-6)
     assert record32.new_probs.dtype == torch.float32
+
+
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+def test_td_critic_is_online_td0_on_pi_refs_readout(backend):
+    """delta_t = reward_t + gamma V_{t+1} - V_t with w_V after the Adam steps of steps 0 .. t-1 (numpy reference,
+    read-out traces from pi_ref's own torch steps), and the replay meets A_t = delta_{t-1} with E_{t-1}."""
+    critic_lr = 0.05
+    group, buffer = one_episode("env=cartpole", "learner.critic=td", f"learner.critic_lr={critic_lr}",
+                                f"backend={backend}")  # fmt: skip
+    length = int(buffer.lengths[0])
+    state, traces = group.ref_policy.initial_state(), []
+    for t in range(length):
+        _, _, state = group.ref_policy.step(buffer.obs[t], state, None)
+        traces.append(state.r[0].numpy().copy())
+    w, m, sq = np.zeros(len(traces[0])), np.zeros(len(traces[0])), np.zeros(len(traces[0]))
+    want = []
+    for t in range(length):
+        value_next = w @ traces[t + 1] if t + 1 < length else 0.0
+        delta = float(buffer.rewards[t, 0]) + GAMMA * value_next - w @ traces[t]
+        want.append(delta)
+        grad = delta * traces[t]
+        m = BETAS[0] * m + (1 - BETAS[0]) * grad
+        sq = BETAS[1] * sq + (1 - BETAS[1]) * grad * grad
+        w = w + critic_lr * (m / (1 - BETAS[0] ** (t + 1))) / (np.sqrt(sq / (1 - BETAS[1] ** (t + 1))) + ADAM_EPS)
+    assert want[0] == float(buffer.rewards[0, 0])  # V = 0 before any learning: the first delta is the reward
+    group.learner.learn(buffer)
+    np.testing.assert_allclose(group.learner.critic.w_v[0].numpy(), w, rtol=0, atol=1e-10)
+    met = group.learner.store.episodes[-1].met[:, 0].numpy()
+    assert met[0] == 0.0
+    np.testing.assert_allclose(met[1:length], want[:-1], rtol=0, atol=1e-10)
+    assert np.abs(w).max() > 1e-3  # the critic learned
