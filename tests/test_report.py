@@ -32,6 +32,12 @@ def pi_by_counting(x, y) -> float:
     return wins / (len(x) * len(y))
 
 
+def test_the_statistics_are_a_leaf_module():
+    from tests.test_imports import loaded_after
+
+    assert loaded_after("import lfcs.stats", ("torch", "lfcs.agents", "lfcs.results")) == []
+
+
 def test_iqm_is_the_mean_of_the_middle_half():
     assert stats.iqm(np.array([5.0, 1.0, 100.0, 2.0, 3.0, 4.0, -50.0, 6.0])) == 3.5  # middle of 8: 2, 3, 4, 5
     rng = np.random.default_rng(7)
