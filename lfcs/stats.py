@@ -25,6 +25,7 @@ ELEMENTS_PER_BATCH = 10_000_000  # bounds the comparison arrays of a bootstrap b
 
 
 def iqm(scores: np.ndarray, axis: int = -1) -> np.ndarray | float:
+    """Interquartile mean along ``axis``: the mean after dropping floor(n / 4) scores at each end."""
     return stats.trim_mean(scores, IQM_CUT, axis=axis)
 
 
