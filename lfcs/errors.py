@@ -31,4 +31,8 @@ class NonFiniteError(UserError, FloatingPointError):
     exit_code = EXIT_NON_FINITE
 
 
+class ResultsError(UserError, ValueError):
+    """Finished runs that cannot be summarised as asked: none found, seeds short of the budget, an unknown label."""
+
+
 USER_ERRORS: dict[str, type[UserError]] = {cls.__name__: cls for cls in (ConfigError, CheckpointError, NonFiniteError)}

@@ -29,6 +29,7 @@ class Condition:
     curves: dict[int, dict[int, float]] = field(default_factory=dict)  # seed -> {episode: reward_mean50}
     wall_clock_s: list[float] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    runs: list[Path] = field(default_factory=list)  # the run directories whose agents are these seeds
 
     def episodes(self) -> list[int]:
         return sorted({episode for curve in self.curves.values() for episode in curve})
@@ -39,12 +40,25 @@ class Condition:
         std = statistics.stdev(values) if len(values) > 1 else float("nan")
         return statistics.fmean(values), std, len(values)
 
-    def final_per_seed(self, windows: int = FINAL_WINDOWS) -> dict[int, float]:
+    def final_per_seed(self, windows: int = FINAL_WINDOWS, budget: int | None = None) -> dict[int, float]:
+        """Final reward of each seed: mean reward_mean50 of its last ``windows`` windows ending at or before ``budget``
+        (every window when None)."""
         finals = {}
         for seed, curve in self.curves.items():
-            tail = [curve[e] for e in sorted(curve)][-windows:]
+            tail = [curve[e] for e in sorted(curve) if budget is None or e <= budget][-windows:]
             finals[seed] = statistics.fmean(tail)
         return finals
+
+    def last_episode_per_seed(self) -> dict[int, int]:
+        """The last window end (episode) each seed reached."""
+        return {seed: max(curve) for seed, curve in self.curves.items()}
+
+    def first_reach_per_seed(self, threshold: float, budget: int | None = None) -> dict[int, int | None]:
+        """Each seed's first window end (at or before ``budget``) whose reward_mean50 is >= threshold; None if none."""
+        return {
+            seed: next((e for e in sorted(curve) if (budget is None or e <= budget) and curve[e] >= threshold), None)
+            for seed, curve in self.curves.items()
+        }
 
     def episodes_to_reach(self, threshold: float = THRESHOLD) -> int | None:
         for episode in self.episodes():
@@ -88,6 +102,7 @@ def load_conditions(paths: list[Path]) -> list[Condition]:
         cfg = OmegaConf.to_container(OmegaConf.load(run / "config.yaml"), resolve=True)
         key = _identity(cfg)
         cond = groups.setdefault(key, Condition(_label(run), config=cfg))
+        cond.runs.append(run)
         for agent, curve in window_curves(run / "metrics.csv").items():
             cond.curves[int(cfg["seed"]) + agent] = curve
         summary = run / "summary.json"
@@ -100,6 +115,26 @@ def load_conditions(paths: list[Path]) -> list[Condition]:
         if seen[cond.label] > 1:
             cond.label = f"{cond.label}#{seen[cond.label]}"
     return list(groups.values())
+
+
+def _flat(cfg: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(conds: list[Condition]) -> dict[str, dict[str, object]]:
+    """label -> {dotted key: value} for the configuration keys (seed-like keys aside) on which the conditions differ."""
+    flats = {
+        c.label: {k: v for k, v in _flat(c.config).items() if k.split(".")[0] not in NON_IDENTITY_KEYS} for c in conds
+    }
+    keys = sorted({k for flat in flats.values() for k in flat})
+    differing = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flats.values()}) > 1]
+    return {label: {k: flat.get(k) for k in differing} for label, flat in flats.items()}
 
 
 def load_reference(path: Path) -> list[Condition]:
