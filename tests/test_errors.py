@@ -35,6 +35,13 @@ CASES = [
     (["learner.epz=0.1"], ["learner.epz", "no such key", "eps"]),
     (["learner.timescale=medium"], ["learner.timescale", "medium", "fast or slow"]),
     (["learner=adam"], ["learner", "adam", "eprop", "lfcs"]),
+    (["env=cartpole", "env.obs_scale=[2.4,3.0]"], ["env.obs_scale=[2.4, 3.0]", "list of 4", "CartPole-v1"]),
+    (["env=masked_cartpole", "env.obs_shift=[0,0,0]"], ["env.obs_shift=[0, 0, 0]", "list of 2"]),
+    (["env=cartpole", "env.obs_scale=[2.4,0,0.2,3.5]"], ["env.obs_scale", "[2.4, 0, 0.2, 3.5]", "> 0"]),
+    (["env.obs_scale=-1"], ["env.obs_scale=-1", "> 0"]),
+    (["env.obs_scale=inf"], ["env.obs_scale=inf", "finite"]),
+    (["env.obs_shift=nan"], ["env.obs_shift=nan", "finite"]),
+    (["env.obs_scale=wide"], ["env.obs_scale='wide'", "one number or a list of numbers"]),
 ]
 if not torch.cuda.is_available():
     CASES.append((["device=cuda"], ["device", "cuda", "cpu"]))
