@@ -20,7 +20,7 @@ from lfcs.learner import LfcsLearner
 from lfcs.logger import CSV_COLUMNS, EXTRAS_KEY
 from lfcs.observe import Observer
 from lfcs.policy import build_policy
-from lfcs.rollout import env_state, episode_horizon, make_env, play_episode, set_env_state
+from lfcs.rollout import env_state, episode_horizon, make_env_from_config, play_episode, set_env_state
 
 WINDOW = 50  # METHOD.md §4: reward averaged over the last 50 episodes
 
@@ -41,7 +41,7 @@ def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
 def probe_env(cfg: DictConfig) -> None:
     """Build one env of the config and check it fits, before anything is written (ConfigError otherwise)."""
     try:
-        env = make_env(cfg.env.id, cfg.env.max_episode_steps, cfg.env.kwargs)
+        env = make_env_from_config(cfg.env)  # ConfigError for an obs_shift / obs_scale of the wrong length
     except gym.error.Error as exc:
         raise ConfigError(f"env.id={cfg.env.id!r} is not allowed: {' '.join(str(exc).split())}") from exc
     except TypeError as exc:
@@ -64,7 +64,7 @@ class AgentGroup:
         self.cfg, self.agent_ids = cfg, list(agent_ids)
         dtype, device = getattr(torch, cfg.dtype), torch.device(cfg.device)
         self.generators = [torch.Generator().manual_seed(cfg.seed + b) for b in self.agent_ids]
-        self.envs = [make_env(cfg.env.id, cfg.env.max_episode_steps, cfg.env.kwargs) for _ in self.agent_ids]
+        self.envs = [make_env_from_config(cfg.env) for _ in self.agent_ids]
         obs_dim, num_actions = check_spaces(self.envs[0], cfg.env.id)
         self.horizon = episode_horizon(self.envs[0])
         network = OmegaConf.to_container(cfg.network, resolve=True)
@@ -151,8 +151,7 @@ class AgentGroup:
     def _evaluate(self):
         """Returns (eval_episodes, B) of pi_ref on the held-out episodes, in envs that training never steps."""
         if self.eval_envs is None:
-            env = self.cfg.env
-            self.eval_envs = [make_env(env.id, env.max_episode_steps, env.kwargs) for _ in self.agent_ids]
+            self.eval_envs = [make_env_from_config(self.cfg.env) for _ in self.agent_ids]
         gamma = self.cfg.learner.gamma
         return heldout_returns(self.ref_policy, self.eval_envs, self.horizon, gamma, self.cfg.eval_episodes)
 

@@ -22,6 +22,10 @@ class EnvConfig:
     id: str = "lfcs/Pong100-v0"
     max_episode_steps: int | None = None  # T; None keeps the env's registered limit
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # The agent sees (x - obs_shift) / obs_scale, never clipped (envs/wrappers.py). Each: null (shift 0, scale 1),
+    # one number for every observation dimension, or a list with one number per dimension; scales finite and > 0.
+    obs_shift: Any = None
+    obs_scale: Any = None
 
 
 @dataclass
@@ -91,6 +95,18 @@ def _fail(key: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
+def _obs_numbers_ok(value: Any, positive: bool) -> bool:
+    """env.obs_shift / env.obs_scale: null, a number, or a non-empty list of numbers; finite (and > 0 if positive).
+    The list's length is checked against the env's observation size where the env is built (lfcs.rollout)."""
+    if value is None:
+        return True
+    values = list(value) if OmegaConf.is_list(value) else [value]
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not values or len(numbers) != len(values):
+        return False
+    return all(math.isfinite(v) and (v > 0 or not positive) for v in numbers)
+
+
 def validate(cfg: DictConfig) -> None:
     """Range and cross-field checks; raises ConfigError on the first bad key."""
     checks: list[tuple[str, bool, str]] = [
@@ -141,6 +157,10 @@ def validate(cfg: DictConfig) -> None:
         checks.append((f"network.{name}", cfg.network[name] > 0, "a time constant > 0 (in steps)"))
     if cfg.env.max_episode_steps is not None:
         checks.append(("env.max_episode_steps", cfg.env.max_episode_steps >= 2, "null or an integer >= 2"))
+    for key, positive in (("env.obs_shift", False), ("env.obs_scale", True)):
+        each = "finite and > 0" if positive else "finite"
+        allowed = f"null, one number or a list of numbers (one per observation dimension), each {each}"
+        checks.append((key, _obs_numbers_ok(OmegaConf.select(cfg, key), positive), allowed))
     for key, ok, allowed in checks:
         if not ok:
             _fail(key, OmegaConf.select(cfg, key), allowed)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from lfcs.policy import SpikingPolicy, use_kernels
-from lfcs.rollout import episode_horizon, make_env, play_episode
+from lfcs.rollout import episode_horizon, make_env_from_config, play_episode
 from lfcs.saved_agent import SavedAgent
 
 HELDOUT_ENV_SEED_BASE = 1_000_000
@@ -93,10 +94,7 @@ def evaluate(
     if video is not None and video_episodes < 1:
         raise ValueError(f"--video-episodes {video_episodes} is not allowed with --video: at least 1")
     cfg = saved.cfg
-    kwargs = dict(cfg.env.kwargs or {})
-    if video is not None:
-        kwargs["render_mode"] = "rgb_array"
-    env = make_env(cfg.env.id, cfg.env.max_episode_steps, kwargs)
+    env = make_env_from_config(cfg.env, **({} if video is None else {"render_mode": "rgb_array"}))
     recorder = None
     if video is not None:
         from lfcs.video import FrameRecorder
@@ -123,7 +121,7 @@ def evaluate(
     return {
         "checkpoint": {"file": saved.path.name, "sha256": saved.sha256(), "episode": saved.episode},
         "agent": saved.agent,
-        "env": {"id": cfg.env.id, "kwargs": dict(cfg.env.kwargs or {}), "max_episode_steps": horizon},
+        "env": _env_record(cfg.env, horizon),
         "policy": policy,
         "episodes": episodes,
         "env_seeds": env_seeds,
@@ -152,6 +150,16 @@ def heldout_returns(
         _, stats = play_episode(env_list, policy, generators, horizon, gamma, seeds, kernels, greedy)
         returns.append(stats["episodic_return"].numpy())
     return np.stack(returns)
+
+
+def _env_record(env_cfg, horizon: int) -> dict:
+    """The env as eval.json names it; the observation scaling only where the run set one (older files unchanged)."""
+    record = {"id": env_cfg.id, "kwargs": dict(env_cfg.kwargs or {}), "max_episode_steps": horizon}
+    for key in ("obs_shift", "obs_scale"):
+        value = env_cfg.get(key)
+        if value is not None:
+            record[key] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    return record
 
 
 def _write_clips(path: Path, clips: list, env, num_actions: int) -> None:

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from lfcs import checkpoint
 from lfcs.evaluate import HELDOUT_ENV_SEED_BASE, SAMPLE_SEED_BASE, to_json
 from lfcs.policy import use_kernels
-from lfcs.rollout import episode_horizon, make_env, play_episode
+from lfcs.rollout import episode_horizon, make_env_from_config, play_episode
 from lfcs.rundir import checkpoint_files
 from lfcs.saved_agent import SavedAgent
 
@@ -202,8 +202,7 @@ def snapshot(saved: SavedAgent, frame: Path | None = None, raster: Path | None =
     from lfcs.video import FrameRecorder, action_names, compose_frame
 
     cfg = saved.cfg
-    kwargs = {**dict(cfg.env.kwargs or {}), "render_mode": "rgb_array"}
-    env = FrameRecorder(make_env(cfg.env.id, cfg.env.max_episode_steps, kwargs))
+    env = FrameRecorder(make_env_from_config(cfg.env, render_mode="rgb_array"))
     env.recording = frame is not None
     generator = torch.Generator().manual_seed(SAMPLE_SEED_BASE)
     buffer, stats = play_episode(

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from lfcs.agents import AgentGroup
 from lfcs.config import validate
+from lfcs.logger import flatten_hparams
 from tests.conftest import ROOT, SMALL, make_cfg
 
 
@@ -101,3 +102,58 @@ def test_hparams_searches_compose_with_a_resumable_study(search):
     subdir = OmegaConf.to_container(cfg.hydra.sweep)["subdir"]  # unresolved: job.num exists only in a job
     assert subdir.startswith("trial=${lfcs_trial:${hydra:job.num},") and subdir.endswith("/seed=${seed}")
     validate(cfg)
+
+
+# What each experiment file of the sticky-actions figure gap (METHOD.md §4) and the CartPole drafts sets.
+EXPERIMENT_VALUES = {
+    "pong100_lfcs_nosticky": {"learner.timescale": "fast", "learner.n_passes": 2, "network.out_std": 1.0},
+    "pong100_eprop_nosticky": {"learner.timescale": "slow", "learner.n_passes": 1, "network.out_std": 1.0},
+    "pong100_eprop_nosticky_out_std_0.001": {"learner.timescale": "slow", "network.out_std": 0.001},
+    "cartpole_lfcs": {"env.id": "CartPole-v1", "learner.timescale": "fast", "learner.n_passes": 2},
+    "cartpole_eprop": {"env.id": "CartPole-v1", "learner.timescale": "slow", "learner.n_passes": 1},
+    "masked_cartpole_rec": {"network.rec_std": 0.5, "learner.learn_rec": True},
+    "masked_cartpole_fixed": {"network.rec_std": 0.5, "learner.learn_rec": False},
+    "masked_cartpole_norec": {"network.rec_std": 0.0, "learner.learn_rec": False},
+}
+
+
+@pytest.mark.parametrize("experiment", list(EXPERIMENT_VALUES))
+def test_env_experiments_set_their_values(experiment):
+    cfg = make_cfg(f"experiment={experiment}")
+    validate(cfg)
+    for key, value in EXPERIMENT_VALUES[experiment].items():
+        assert OmegaConf.select(cfg, key) == value, key
+    assert cfg.network.num_neurons == 500
+    if experiment.startswith("pong100"):
+        assert cfg.iterations == 2500 and cfg.env.id == "lfcs/Pong100-v0" and cfg.env.max_episode_steps == 100
+        assert cfg.env.kwargs == {"repeat_action_probability": 0.0}  # sticky actions off (gym's v4 ids)
+    else:
+        assert cfg.iterations == 1000 and cfg.env.max_episode_steps == 500
+        assert cfg.env.obs_scale is not None  # inputs mapped to about [0, 1]
+    if experiment.startswith("masked"):
+        assert cfg.env.id == "lfcs/MaskedCartPole-v0" and len(cfg.env.obs_scale) == 2
+        assert cfg.learner.timescale == "fast"
+
+
+def flat_cfg(*overrides: str) -> dict:
+    return flatten_hparams(OmegaConf.to_container(make_cfg(*overrides), resolve=True))
+
+
+def changed_keys(a: dict, b: dict) -> set[str]:
+    return {key for key in a.keys() | b.keys() if a.get(key) != b.get(key)}
+
+
+def test_masked_cartpole_conditions_share_one_network():
+    """fixed and norec differ from rec only in the keys they name: the same seeds draw the same W_in and W_out
+    (and for fixed the same random W_rec)."""
+    rec = flat_cfg("experiment=masked_cartpole_rec")
+    fixed, norec = flat_cfg("experiment=masked_cartpole_fixed"), flat_cfg("experiment=masked_cartpole_norec")
+    assert changed_keys(rec, fixed) == {"learner.learn_rec"}
+    assert changed_keys(rec, norec) == {"learner.learn_rec", "network.rec_std"}
+
+
+def test_nosticky_experiments_differ_from_the_paper_runs_only_in_sticky_actions():
+    for learner in ("lfcs", "eprop"):
+        paper, nosticky = flat_cfg(f"experiment=pong100_{learner}"), flat_cfg(f"experiment=pong100_{learner}_nosticky")
+        assert changed_keys(paper, nosticky) == {"env.kwargs.repeat_action_probability"}, learner
+        assert nosticky["env.kwargs.repeat_action_probability"] == 0.0

@@ -40,6 +40,13 @@ CASES = [
     (["learner.critic_lr=0"], ["learner.critic_lr", "> 0"]),
     (["learner.terminal_credit=maybe"], ["learner.terminal_credit", "maybe", "bool"]),
     (["learner=adam"], ["learner", "adam", "eprop", "lfcs"]),
+    (["env=cartpole", "env.obs_scale=[2.4,3.0]"], ["env.obs_scale=[2.4, 3.0]", "list of 4", "CartPole-v1"]),
+    (["env=masked_cartpole", "env.obs_shift=[0,0,0]"], ["env.obs_shift=[0, 0, 0]", "list of 2"]),
+    (["env=cartpole", "env.obs_scale=[2.4,0,0.2,3.5]"], ["env.obs_scale", "[2.4, 0, 0.2, 3.5]", "> 0"]),
+    (["env.obs_scale=-1"], ["env.obs_scale=-1", "> 0"]),
+    (["env.obs_scale=inf"], ["env.obs_scale=inf", "finite"]),
+    (["env.obs_shift=nan"], ["env.obs_shift=nan", "finite"]),
+    (["env.obs_scale=wide"], ["env.obs_scale='wide'", "one number or a list of numbers"]),
 ]
 if not torch.cuda.is_available():
     CASES.append((["device=cuda"], ["device", "cuda", "cpu"]))
