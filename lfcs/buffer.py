@@ -21,6 +21,8 @@ class EpisodeBuffer:
     spike_uniforms: (T, B, N)  the uniforms that drew pi_ref's stochastic spikes, or None (deterministic spikes).
                                Every replay pass reuses them (common random numbers), so rho measures the change of
                                the weights, not fresh noise.
+    terminated:     (B,)       whether each agent's episode ended in a terminal state (not a time limit), or None
+                               (every end terminal). Only the critic reads it: it bootstraps past a time limit.
     """
 
     obs: torch.Tensor
@@ -30,6 +32,7 @@ class EpisodeBuffer:
     advantages: torch.Tensor
     lengths: torch.Tensor
     spike_uniforms: torch.Tensor | None = None
+    terminated: torch.Tensor | None = None
 
     @property
     def horizon(self) -> int:

@@ -3,12 +3,15 @@
 After pi_ref has played an episode, the critic runs online TD(0) over it, step by step in the order it was played:
 
     V_t     = w_V . r_t                               (r_t: pi_ref's read-out trace when it acted at step t)
-    delta_t = reward_t + gamma V_{t+1} - V_t          (V = 0 after the episode's last step)
+    delta_t = reward_t + gamma V_{t+1} - V_t          (after the last step: V = 0 if the episode ended in a
+                                                       terminal state; past a time limit V_L = V_{L-1})
     w_V    <- Adam ascent on delta_t r_t              (semi-gradient of -delta_t^2 / 2; lr = learner.critic_lr)
 
 each delta_t with w_V as it stood at step t, which is what an update during acting would give (r does not depend on
 w_V). The deltas are the advantages of the replay: the paper's A_t = delta_{t-1} (A_0 = 0), or delta_t itself with
-``terminal_credit``. An episode's end is terminal for the critic, a time limit included (V = 0 after it).
+``terminal_credit``. A time limit is not a terminal state: punishing the last action of a 500-step CartPole episode
+for a "fall" that never happened undid what the agents had learned (measured), so the last value stands in for the
+next state's value there (partial-episode bootstrapping).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class TdCritic:
                 readout.numpy(),
                 buf.rewards.numpy(),
                 buf.lengths.numpy(),
+                self._terminated(buf).numpy(),
                 gamma,
                 self.w_v.numpy(),
                 self.adam.exp_avg.numpy(),
@@ -51,16 +55,26 @@ class TdCritic:
             return out
         return self._torch_deltas(readout, buf, gamma)
 
+    @staticmethod
+    def _terminated(buf: EpisodeBuffer) -> torch.Tensor:
+        """(B,) bool: where V = 0 after the last step (None in the buffer: every end is terminal)."""
+        if buf.terminated is None:
+            return torch.ones(buf.num_agents, dtype=torch.bool, device=buf.lengths.device)
+        return buf.terminated
+
     def _torch_deltas(self, readout: torch.Tensor, buf: EpisodeBuffer, gamma: float) -> torch.Tensor:
         out = torch.zeros_like(buf.rewards)
         lengths = buf.lengths.to(readout.device)
+        bootstrap = ~self._terminated(buf).to(readout.device)
         for t in range(buf.horizon):
             active = t < lengths
             if not bool(active.any()):
                 break
-            has_next = (t + 1 < lengths).to(readout.dtype)
-            value_next = (self.w_v * readout[t + 1]).sum(-1) * has_next if t + 1 < buf.horizon else 0.0
-            delta = (buf.rewards[t] + gamma * value_next - (self.w_v * readout[t]).sum(-1)) * active
+            value = (self.w_v * readout[t]).sum(-1)
+            last = t + 1 == lengths
+            value_next = (self.w_v * readout[t + 1]).sum(-1) if t + 1 < buf.horizon else torch.zeros_like(value)
+            value_next = torch.where(last, torch.where(bootstrap, value, torch.zeros_like(value)), value_next)
+            delta = (buf.rewards[t] + gamma * value_next - value) * active
             out[t] = delta
             adam_ascent_(self.w_v, delta.unsqueeze(1) * readout[t], self.adam, active, self.lr, self.betas,
                          self.adam_eps)  # fmt: skip

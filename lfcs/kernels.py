@@ -298,10 +298,12 @@ def readout_traces(obs, lengths, spike_u, w_in, w_rec, has_rec, bias, noise_widt
 
 
 @njit(cache=True, error_model="numpy")
-def td_critic(readout, rewards, lengths, gamma, w_v, m, v, steps, adam, out_delta):
+def td_critic(readout, rewards, lengths, terminated, gamma, w_v, m, v, steps, adam, out_delta):
     """Online TD(0) of the value read-out V_t = w_V . r_t over each agent's episode, one Adam step per step.
 
-    delta_t = reward_t + gamma V_{t+1} - V_t (V = 0 after the episode's last step), with w_V as it stands at step t;
+    delta_t = reward_t + gamma V_{t+1} - V_t with w_V as it stands at step t. After the episode's last step V = 0
+    where it ended in a terminal state (terminated[b]); past a time limit the last value stands in for the unseen
+    next one (V_L = V_{L-1});
     Adam ascends delta_t r_t (semi-gradient of -delta_t^2 / 2). Writes delta_t into out_delta (T, B).
     """
     lr, beta1, beta2, adam_eps = adam[0], adam[1], adam[2], adam[3]
@@ -309,8 +311,12 @@ def td_critic(readout, rewards, lengths, gamma, w_v, m, v, steps, adam, out_delt
     grad = np.empty(n, dtype=w_v.dtype)
     for b in range(num_agents):
         for t in range(lengths[b]):
-            value_next = _dot(w_v[b], readout[t + 1, b]) if t + 1 < lengths[b] else 0.0
-            delta = rewards[t, b] + gamma * value_next - _dot(w_v[b], readout[t, b])
+            value = _dot(w_v[b], readout[t, b])
+            if t + 1 < lengths[b]:
+                value_next = _dot(w_v[b], readout[t + 1, b])
+            else:
+                value_next = 0.0 if terminated[b] else value
+            delta = rewards[t, b] + gamma * value_next - value
             out_delta[t, b] = delta
             for i in range(n):
                 grad[i] = delta * readout[t, b, i]

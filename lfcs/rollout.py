@@ -141,6 +141,7 @@ def play_episode(
     rewards_np = np.zeros((horizon, num_agents))
     lengths = np.full(num_agents, horizon)
     running = np.ones(num_agents, dtype=bool)
+    ended_terminal = np.zeros(num_agents, dtype=bool)  # False also where the horizon cut the episode
     spike_count = np.zeros(num_agents)
     io = (obs, spike_uniforms, action_uniforms, ref_probs, actions, spike_count)
     actor = _KernelActor(policy, *io) if use_kernels else _TorchActor(policy, device, *io)
@@ -156,6 +157,7 @@ def play_episode(
             rewards_np[t, b] = reward
             if terminated or truncated:
                 running[b], lengths[b], live = False, t + 1, live - 1
+                ended_terminal[b] = terminated
             elif t + 1 < horizon:
                 obs_np[t + 1, b] = ob
         if not live:
@@ -171,6 +173,7 @@ def play_episode(
         advantages=advantages_from_rewards(rewards, gamma),
         lengths=lengths_t,
         spike_uniforms=spike_uniforms,
+        terminated=torch.from_numpy(ended_terminal),
     )
     if device.type != "cpu":
         moved = {f.name: getattr(buffer, f.name) for f in fields(buffer)}

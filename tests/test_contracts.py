@@ -55,9 +55,11 @@ def final_state(run_dir):
         for i, agent in enumerate(state["agents"]):
             tensors = {f"new.{k}": v[i] for k, v in state["new_policy"].items()}
             tensors |= {f"ref.{k}": v[i] for k, v in state["ref_policy"].items()}
-            # Stored episodes are time-major (T, B, ...); their lengths and everything else agent-major (B, ...).
+            # Stored episodes are time-major (T, B, ...); their lengths and end flags are agent-major (B,).
             tensors |= {
-                f"adam.{k}": v[:, i] if k.startswith("replay.") and not k.endswith(".lengths") else v[i]
+                f"adam.{k}": v[:, i]
+                if k.startswith("replay.") and not k.endswith((".lengths", ".terminated"))
+                else v[i]
                 for k, v in state["adam"].items()
             }
             out[agent] = tensors

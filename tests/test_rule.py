@@ -286,13 +286,17 @@ def test_float32_learns_what_float64_learns():
 
 
 @pytest.mark.parametrize("backend", ["kernels", "torch"])
-def test_td_critic_is_online_td0_on_pi_refs_readout(backend):
+@pytest.mark.parametrize("limit", [500, 6], ids=["pole-falls", "time-limit"])
+def test_td_critic_is_online_td0_on_pi_refs_readout(backend, limit):
     """delta_t = reward_t + gamma V_{t+1} - V_t with w_V after the Adam steps of steps 0 .. t-1 (numpy reference,
-    read-out traces from pi_ref's own torch steps), and the replay meets A_t = delta_{t-1} with E_{t-1}."""
+    read-out traces from pi_ref's own torch steps); after the last step V = 0 if the pole fell, V_{L-1} past a time
+    limit; the replay meets A_t = delta_{t-1} with E_{t-1}."""
     critic_lr = 0.05
-    group, buffer = one_episode("env=cartpole", "learner.critic=td", f"learner.critic_lr={critic_lr}",
-                                f"backend={backend}")  # fmt: skip
+    group, buffer = one_episode("env=cartpole", f"env.max_episode_steps={limit}", "learner.critic=td",
+                                f"learner.critic_lr={critic_lr}", f"backend={backend}")  # fmt: skip
     length = int(buffer.lengths[0])
+    fell = length < limit
+    assert bool(buffer.terminated[0]) == fell
     state, traces = group.ref_policy.initial_state(), []
     for t in range(length):
         _, _, state = group.ref_policy.step(buffer.obs[t], state, None)
@@ -300,7 +304,7 @@ def test_td_critic_is_online_td0_on_pi_refs_readout(backend):
     w, m, sq = np.zeros(len(traces[0])), np.zeros(len(traces[0])), np.zeros(len(traces[0]))
     want = []
     for t in range(length):
-        value_next = w @ traces[t + 1] if t + 1 < length else 0.0
+        value_next = w @ traces[t + 1] if t + 1 < length else (0.0 if fell else w @ traces[t])
         delta = float(buffer.rewards[t, 0]) + GAMMA * value_next - w @ traces[t]
         want.append(delta)
         grad = delta * traces[t]
