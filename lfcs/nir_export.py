@@ -23,10 +23,12 @@ Not expressible, refused: stochastic spikes (Bernoulli(sigmoid(v / dv)) has no N
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nir
 import numpy as np
+from omegaconf import OmegaConf
 
 from lfcs.policy import SpikingPolicy
 from lfcs.saved_agent import SavedAgent
@@ -106,9 +108,21 @@ def policy_graph(policy: SpikingPolicy, metadata: dict | None = None) -> nir.NIR
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={**conventions, **(metadata or {})})
 
 
+def _json(value, default: float) -> str:
+    """A config value (None, a number or a list) as JSON text, for the graph's metadata."""
+    if value is None:
+        return json.dumps(default)
+    return json.dumps(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+
+
 def export(saved: SavedAgent, out: Path) -> nir.NIRGraph:
     """Write the agent's pi_ref to ``out`` (NIR's HDF5 format) and return the graph."""
     provenance = {"agent": saved.agent, "episode": saved.episode, "checkpoint_sha256": saved.sha256()}
+    env = saved.cfg.get("env", {})
+    shift, scale = env.get("obs_shift"), env.get("obs_scale")
+    if shift is not None or scale is not None:  # env.obs_shift / env.obs_scale: the graph sees the mapped input
+        provenance["input_mapping"] = "the graph's input is (x - obs_shift) / obs_scale of the env's observation x"
+        provenance["obs_shift"], provenance["obs_scale"] = _json(shift, 0.0), _json(scale, 1.0)
     graph = policy_graph(saved.ref_policy, provenance)
     out.parent.mkdir(parents=True, exist_ok=True)
     nir.write(str(out), graph)

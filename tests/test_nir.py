@@ -5,6 +5,7 @@ primitive equations (written here, no lfcs network code), reproduces pi_ref's pr
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import nir
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 
 import envs
 from lfcs.nir_export import NirExportError, export
-from lfcs.rollout import make_env, play_episode
+from lfcs.rollout import make_env, make_env_from_config, play_episode
 from lfcs.saved_agent import load_agent
 from tests.conftest import ROOT
 from tests.saved_runs import save_groups
@@ -136,3 +137,18 @@ def test_stochastic_spikes_are_refused_with_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "stochastic spikes" in err and not (tmp_path / "x.nir").exists()
     assert script.main([str(tmp_path), str(tmp_path / "y.nir"), "--agent", "3"]) == 2
     assert "--agent 3" in capsys.readouterr().err
+
+
+def test_cartpole_export_says_how_its_input_is_mapped(tmp_path):
+    """env.obs_shift / env.obs_scale map the env's observation before W_in: the graph's metadata carries both, and
+    they are the mapping training applied."""
+    save_groups(tmp_path, [[0]], "env=cartpole", episodes=1)
+    saved = load_agent(tmp_path)
+    export(saved, tmp_path / "p.nir")
+    meta = nir.read(str(tmp_path / "p.nir")).metadata
+    shift, scale = np.array(json.loads(meta["obs_shift"])), np.array(json.loads(meta["obs_scale"]))
+    assert shift.tolist() == list(saved.cfg.env.obs_shift) and scale.tolist() == list(saved.cfg.env.obs_scale)
+    raw = make_env("CartPole-v1")
+    obs, _ = raw.reset(seed=3)
+    mapped = make_env_from_config(saved.cfg.env)
+    assert np.allclose(mapped.reset(seed=3)[0], (obs - shift) / scale, rtol=0, atol=1e-15)
