@@ -109,8 +109,21 @@ EXPERIMENT_VALUES = {
     "pong100_lfcs_nosticky": {"learner.timescale": "fast", "learner.n_passes": 2, "network.out_std": 1.0},
     "pong100_eprop_nosticky": {"learner.timescale": "slow", "learner.n_passes": 1, "network.out_std": 1.0},
     "pong100_eprop_nosticky_out_std_0.001": {"learner.timescale": "slow", "network.out_std": 0.001},
-    "cartpole_lfcs": {"env.id": "CartPole-v1", "learner.timescale": "fast", "learner.n_passes": 2},
-    "cartpole_eprop": {"env.id": "CartPole-v1", "learner.timescale": "slow", "learner.n_passes": 1},
+    "cartpole_lfcs": {
+        "env.id": "CartPole-v1",
+        "learner.timescale": "slow",
+        "learner.n_passes": 8,
+        "learner.critic": "td",
+        "learner.clip": "ppo",
+        "learner.terminal_credit": True,
+    },
+    "cartpole_eprop": {
+        "env.id": "CartPole-v1",
+        "learner.timescale": "slow",
+        "learner.n_passes": 1,
+        "learner.critic": "td",
+        "learner.terminal_credit": True,
+    },
     "masked_cartpole_rec": {"network.rec_std": 0.5, "learner.learn_rec": True},
     "masked_cartpole_fixed": {"network.rec_std": 0.5, "learner.learn_rec": False},
     "masked_cartpole_norec": {"network.rec_std": 0.0, "learner.learn_rec": False},
@@ -129,7 +142,7 @@ def test_env_experiments_set_their_values(experiment):
         assert cfg.env.kwargs == {"repeat_action_probability": 0.0}  # sticky actions off (gym's v4 ids)
     else:
         assert cfg.iterations == 1000 and cfg.env.max_episode_steps == 500
-        assert cfg.env.obs_scale is not None  # inputs mapped to about [0, 1]
+        assert cfg.env.obs_scale is not None  # inputs x / c
     if experiment.startswith("masked"):
         assert cfg.env.id == "lfcs/MaskedCartPole-v0" and len(cfg.env.obs_scale) == 2
         assert cfg.learner.timescale == "fast"
