@@ -61,14 +61,18 @@ def check_one_line_error(result, words):
         assert word in lines[0], (word, lines[0])
 
 
-def test_every_bad_value_gets_one_clear_line(tmp_path):
+CHUNKS = 4  # the cases in 4 tests, so that pytest-xdist can spread them; each runs its cases 2 at a time
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_every_bad_value_gets_one_clear_line(tmp_path, chunk):
     def run(index):
         overrides, _ = CASES[index]
         run_dir = tmp_path / f"case{index}"
         return CASES[index], run_dir, run_script("scripts/train.py", "iterations=1", f"run_dir={run_dir}", *overrides)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(run, range(len(CASES))))
+        results = list(pool.map(run, range(chunk, len(CASES), CHUNKS)))
     for (overrides, words), run_dir, result in results:
         check_one_line_error(result, words)
         assert not run_dir.exists(), f"{overrides}: the run directory was created"
