@@ -35,11 +35,11 @@ class TdCritic:
         """delta_t (T, B) over the episode, learning w_V as it goes; 0 past each agent's end."""
         readout = self._readout(buf, ref_policy)
         if self.use_kernels:
-            from lfcs import kernels
+            from lfcs import critic_kernels
 
             out = torch.zeros_like(buf.rewards)
             adam = torch.tensor([self.lr, *self.betas, self.adam_eps], dtype=torch.float64)
-            kernels.td_critic(
+            critic_kernels.td_critic(
                 readout.numpy(),
                 buf.rewards.numpy(),
                 buf.lengths.numpy(),
@@ -84,13 +84,13 @@ class TdCritic:
         """pi_ref's read-out traces r_t (T, B, N), replayed from its weights and acting's spike noise."""
         horizon, num_agents, n = buf.horizon, buf.num_agents, policy.num_neurons
         if self.use_kernels:
-            from lfcs import kernels
+            from lfcs import critic_kernels
 
             dtype = policy.w_out.dtype
             out = torch.zeros(horizon, num_agents, n, dtype=dtype)
             spike_u = buf.spike_uniforms if buf.spike_uniforms is not None else torch.zeros(horizon, num_agents, 0)
             net = policy.kernel_view()
-            kernels.readout_traces(
+            critic_kernels.readout_traces(
                 buf.obs.numpy(),
                 buf.lengths.numpy(),
                 spike_u.to(dtype).numpy(),
