@@ -22,6 +22,15 @@ torch.set_num_threads(1)
 
 # Small, quick settings for tests that run whole episodes.
 SMALL = ["network.num_neurons=40", "progress=false"]
+# Every learner extension at once (K stored episodes, TD critic, PPO clipping, terminal credit) with a learned W_rec.
+EVERY_EXTENSION = [
+    "network.rec_std=0.1",
+    "learner.learn_rec=true",
+    "learner.replay_episodes=2",
+    "learner.critic=td",
+    "learner.clip=ppo",
+    "learner.terminal_credit=true",
+]
 
 
 def make_cfg(*overrides: str):

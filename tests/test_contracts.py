@@ -9,7 +9,7 @@ import torch
 from lfcs import checkpoint, train
 from lfcs.agents import AgentGroup
 from lfcs.rollout import play_episode
-from tests.conftest import SMALL, make_cfg, read_metrics
+from tests.conftest import EVERY_EXTENSION, SMALL, make_cfg, read_metrics
 
 CASES = {
     "lfcs-n40": ["network.num_neurons=40", "learner=lfcs"],
@@ -26,18 +26,7 @@ CASES = {
     "lfcs-n500": ["learner=lfcs"],
     "eprop-n500": ["learner=eprop"],
     "rec-stochastic-n500": ["network.rec_std=0.05", "network.stochastic_spikes=true"],
-    # Every extension at once: K stored episodes, the TD critic, PPO clipping, terminal credit, learned W_rec.
-    "extensions-n40": [
-        "network.num_neurons=40",
-        "env=cartpole",
-        "env.max_episode_steps=30",
-        "network.rec_std=0.1",
-        "learner.learn_rec=true",
-        "learner.replay_episodes=2",
-        "learner.critic=td",
-        "learner.clip=ppo",
-        "learner.terminal_credit=true",
-    ],
+    "extensions-n40": ["network.num_neurons=40", "env=cartpole", "env.max_episode_steps=30", *EVERY_EXTENSION],
     "cartpole-learned-rec-n500": [
         "env=cartpole",
         "env.max_episode_steps=40",

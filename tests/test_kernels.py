@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lfcs.agents import AgentGroup
-from tests.conftest import make_cfg
+from tests.conftest import EVERY_EXTENSION, make_cfg
 
 VARIANTS = {
     "lfcs": ["learner=lfcs"],
@@ -14,16 +14,7 @@ VARIANTS = {
     "mask-off": ["learner.eps=inf"],
     "stochastic-rec-learned": ["network.stochastic_spikes=true", "network.rec_std=0.1", "learner.learn_rec=true"],
     "cartpole-variable-length": ["env=cartpole", "env.max_episode_steps=40", "learner=eprop", "learner.n_passes=2"],
-    "extensions": [
-        "env=cartpole",
-        "env.max_episode_steps=40",
-        "network.rec_std=0.1",
-        "learner.learn_rec=true",
-        "learner.replay_episodes=2",
-        "learner.critic=td",
-        "learner.clip=ppo",
-        "learner.terminal_credit=true",
-    ],
+    "extensions": ["env=cartpole", "env.max_episode_steps=40", *EVERY_EXTENSION],
 }
 
 
