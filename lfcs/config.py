@@ -57,6 +57,7 @@ class LearnerConfig:
     trailing_zero_step: bool = True
     ref_update_every: int = 1
     learn_rec: bool = False
+    rec_lr: float | None = None
     clip: str = "mask"
     replay_episodes: int = 1
     terminal_credit: bool = False
@@ -144,6 +145,11 @@ def validate(cfg: DictConfig) -> None:
             "two numbers in [0, 1)",
         ),
         ("learner.ref_update_every", cfg.learner.ref_update_every >= 1, "an integer >= 1"),
+        (
+            "learner.rec_lr",
+            cfg.learner.rec_lr is None or (cfg.learner.rec_lr > 0 and math.isfinite(cfg.learner.rec_lr)),
+            "null (= learner.lr) or a finite number > 0",
+        ),
         ("learner.clip", cfg.learner.clip in ("mask", "ppo", "none"), "mask (the paper), ppo or none"),
         ("learner.replay_episodes", cfg.learner.replay_episodes >= 1, "an integer >= 1 (1 = the paper)"),
         ("learner.critic", cfg.learner.critic in ("none", "td"), "none (the paper) or td"),

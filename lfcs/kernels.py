@@ -160,13 +160,14 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
     moves; true (``terminal_credit``): t = 0 .. lengths[b] - 1 and D += adv_t E_t after it.
     clip_mode: CLIP_MASK (m = 1[lo < rho < hi]), CLIP_NONE (m = 1) or CLIP_PPO (m = 1[rho C <= clip(rho) C] with
     C = credit[t, b], the discounted advantage that step t's trace meets).
-    adam = (lr, beta1, beta2, eps); Adam moments (B, K) and step counts (B,) of W_out and, with learn_rec, of W_rec.
+    adam = (lr, beta1, beta2, eps, lr of W_rec); Adam moments (B, K) and step counts (B,) of W_out and, with learn_rec,
+    of W_rec.
     Records probabilities (T, B, O), rho(a_t) and masks (T, B) of the replayed steps, per-agent sums of the
     statistics (B, 3) and, with compute_rec, the pass's sum of the D_rec terms (B, N, N).
     """
     horizon, num_agents, _ = obs.shape
     num_actions, n = w_out.shape[1], w_out.shape[2]
-    lr, beta1, beta2, adam_eps = adam[0], adam[1], adam[2], adam[3]
+    lr, beta1, beta2, adam_eps, rec_lr = adam[0], adam[1], adam[2], adam[3], adam[4]
     dtype = w_out.dtype
     v, z, s_hat, p = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype)
     r, v_pre, post = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
@@ -230,15 +231,15 @@ def replay_pass(obs, actions, smooth_ref, adv, lengths, spike_u, w_in, w_rec, ha
                              adam_eps)  # fmt: skip
             if fast and learn_rec:
                 rec_steps[b] += 1.0
-                _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], lr,
+                _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], rec_lr,
                              beta1, beta2, adam_eps)  # fmt: skip
         if not fast and steps > 0:
             out_steps[b] += 1.0
             _adam_ascent(flat_out, grad_out.reshape(-1), out_m[b], out_v[b], out_steps[b], lr, beta1, beta2, adam_eps)
             if learn_rec:
                 rec_steps[b] += 1.0
-                _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], lr, beta1,
-                             beta2, adam_eps)  # fmt: skip
+                _adam_ascent(w_rec[b].reshape(-1), grad_rec.reshape(-1), rec_m[b], rec_v[b], rec_steps[b], rec_lr,
+                             beta1, beta2, adam_eps)  # fmt: skip
 
 
 @njit(cache=True, inline="always", error_model="numpy")

@@ -40,6 +40,7 @@ class LfcsLearner:
         trailing_zero_step: bool = True,
         ref_update_every: int = 1,
         learn_rec: bool = False,
+        rec_lr: float | None = None,
         clip: str = "mask",
         replay_episodes: int = 1,
         terminal_credit: bool = False,
@@ -60,6 +61,7 @@ class LfcsLearner:
         self.lr, self.betas, self.adam_eps = float(lr), (float(betas[0]), float(betas[1])), float(adam_eps)
         self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
         self.learn_rec, self.clip, self.pair_after = bool(learn_rec), clip, bool(terminal_credit)
+        self.rec_lr = self.lr if rec_lr is None else float(rec_lr)
         if self.learn_rec and new_policy.w_rec is None:
             raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
         # G_rec is computed when it is applied or when a caller (parity, diagnostics) asks for its sum.
@@ -68,7 +70,7 @@ class LfcsLearner:
         self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if self.learn_rec else None
         self.use_kernels = use_kernels(backend, new_policy.w_out.device)
         self.rule = ReplayRule(self.fast, self.gamma, self.eps, clip, self.pair_after, self.compute_rec,
-                               self.learn_rec, self.lr, self.betas, self.adam_eps)  # fmt: skip
+                               self.learn_rec, self.lr, self.betas, self.adam_eps, self.rec_lr)  # fmt: skip
         self.store = ReplayStore(replay_episodes)
         self.critic = None
         if critic == "td":
@@ -116,7 +118,7 @@ class LfcsLearner:
         if episode <= 0:
             return
         if self.trailing_zero_step:
-            for weights, state in self._adam_pairs():
+            for weights, state, lr in self._adam_pairs():
                 if self.use_kernels:
                     from lfcs import kernels
 
@@ -126,20 +128,20 @@ class LfcsLearner:
                         state.exp_avg.view(flat.shape).numpy(),
                         state.exp_avg_sq.view(flat.shape).numpy(),
                         state.step.numpy(),
-                        self.lr,
+                        lr,
                         *self.betas,
                         self.adam_eps,
                     )
                 else:
                     active = torch.ones(weights.shape[0], dtype=torch.bool, device=weights.device)
-                    adam_ascent_(weights, torch.zeros_like(weights), state, active, self.lr, self.betas, self.adam_eps)
+                    adam_ascent_(weights, torch.zeros_like(weights), state, active, lr, self.betas, self.adam_eps)
         if episode % self.ref_update_every == 0:
             self.ref_policy.load_state_dict(self.new_policy.state_dict())
 
-    def _adam_pairs(self) -> list[tuple[torch.Tensor, AdamState]]:
-        pairs = [(self.new_policy.w_out, self.adam_out)]
+    def _adam_pairs(self) -> list[tuple[torch.Tensor, AdamState, float]]:
+        pairs = [(self.new_policy.w_out, self.adam_out, self.lr)]
         if self.learn_rec:
-            pairs.append((self.new_policy.w_rec, self.adam_rec))
+            pairs.append((self.new_policy.w_rec, self.adam_rec, self.rec_lr))
         return pairs
 
     # -- state -------------------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class ReplayRule(NamedTuple):
     lr: float
     betas: tuple[float, float]
     adam_eps: float
+    rec_lr: float  # Adam lr of W_rec (learner.rec_lr; = lr when null)
 
 
 def kernel_pass(
@@ -99,7 +100,7 @@ def kernel_pass(
         rule.fast,
         rule.compute_rec,
         rule.learn_rec,
-        torch.tensor([rule.lr, *rule.betas, rule.adam_eps], dtype=torch.float64).numpy(),
+        torch.tensor([rule.lr, *rule.betas, rule.adam_eps, rule.rec_lr], dtype=torch.float64).numpy(),
         adam_out.exp_avg.view(num_agents, -1).numpy(),
         adam_out.exp_avg_sq.view(num_agents, -1).numpy(),
         adam_out.step.numpy(),
@@ -180,4 +181,4 @@ def _adam(policy, rule, adam_out, adam_rec, grad_out: torch.Tensor, grad_rec: to
     if rule.learn_rec:
         grad_rec = grad_rec.clone()
         grad_rec.diagonal(dim1=1, dim2=2).zero_()  # W_rec has no self-connections, and keeps none
-        adam_ascent_(policy.w_rec, grad_rec, adam_rec, active, rule.lr, rule.betas, rule.adam_eps)
+        adam_ascent_(policy.w_rec, grad_rec, adam_rec, active, rule.rec_lr, rule.betas, rule.adam_eps)

@@ -26,6 +26,7 @@ SMALL = ["network.num_neurons=40", "progress=false"]
 EVERY_EXTENSION = [
     "network.rec_std=0.1",
     "learner.learn_rec=true",
+    "learner.rec_lr=5e-4",
     "learner.replay_episodes=2",
     "learner.critic=td",
     "learner.clip=ppo",

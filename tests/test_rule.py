@@ -44,7 +44,7 @@ def fresh_adam(w_out, w_rec):
 
 
 def reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, eps, learn_rec, fast, clip="mask", terminal=False,
-                   adam=None):  # fmt: skip
+                   adam=None, rec_lr=LR):  # fmt: skip
     """One replay pass of METHOD.md §3 (with the extensions' knobs), plain numpy; returns W_out and W_rec after it.
 
     rewards[t] is the reward for a_t. The paper's pairing meets A_t = rewards[t-1] (A_0 = 0) with E_{t-1} over
@@ -62,15 +62,6 @@ def reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, eps, learn_rec,
 
     def smooth(u):
         return (u + 0.01) / (1 + 0.01 * num_actions)
-
-    def ascend(name, weights, d):
-        m, sq, t = adam[name]
-        t += 1
-        m[:] = BETAS[0] * m + (1 - BETAS[0]) * d
-        sq[:] = BETAS[1] * sq + (1 - BETAS[1]) * d * d
-        adam[name][2] = t
-        m_hat, v_hat = m / (1 - BETAS[0] ** t), sq / (1 - BETAS[1] ** t)
-        weights += LR * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
 
     for t in range(steps):
         s_new = A_S * s + (1 - A_S) * z
@@ -100,14 +91,25 @@ def reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, eps, learn_rec,
         if not terminal:
             e_out, e_rec = GAMMA * e_out + g_out, GAMMA * e_rec + g_rec
         if fast:
-            ascend("out", w_out, d_out)
+            reference_adam(adam, "out", w_out, d_out, LR)
             if learn_rec:
-                ascend("rec", w_rec, d_rec * (1 - np.eye(n)))
+                reference_adam(adam, "rec", w_rec, d_rec * (1 - np.eye(n)), rec_lr)
     if not fast:
-        ascend("out", w_out, d_out)
+        reference_adam(adam, "out", w_out, d_out, LR)
         if learn_rec:
-            ascend("rec", w_rec, d_rec * (1 - np.eye(n)))
+            reference_adam(adam, "rec", w_rec, d_rec * (1 - np.eye(n)), rec_lr)
     return w_out, w_rec
+
+
+def reference_adam(adam, name, weights, d, lr):
+    """Adam ascent on weights with gradient d (torch's Adam, maximize), moments in adam[name]."""
+    m, sq, t = adam[name]
+    t += 1
+    m[:] = BETAS[0] * m + (1 - BETAS[0]) * d
+    sq[:] = BETAS[1] * sq + (1 - BETAS[1]) * d * d
+    adam[name][2] = t
+    m_hat, v_hat = m / (1 - BETAS[0] ** t), sq / (1 - BETAS[1] ** t)
+    weights += lr * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
 
 
 def random_episode(rng, n, num_inputs, num_actions, horizon):
@@ -180,6 +182,31 @@ def test_clip_and_terminal_credit_equal_the_reference(backend, timescale, clip, 
         assert bool((record.mask == 1).all())
     else:
         assert 0 < float(record.mask.mean()) < 1, "the case must exercise the clip"
+    np.testing.assert_allclose(policy.w_out[0].numpy(), want_out, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(policy.w_rec[0].numpy(), want_rec, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+@pytest.mark.parametrize("timescale", ["fast", "slow"])
+def test_rec_lr_steps_w_rec_at_its_own_rate(backend, timescale):
+    """learner.rec_lr: W_rec's Adam (the replayed steps and the trailing zero step) uses it, W_out's keeps lr."""
+    rng = np.random.default_rng(5)
+    w_in, w_rec, w_out, obs, actions, q, rewards = random_episode(rng, 10, 3, 3, 25)
+    rec_lr, fast = LR / 8, timescale == "fast"
+    adam = fresh_adam(w_out, w_rec)
+    want_out, want_rec = reference_pass(w_in, w_rec, w_out, obs, actions, q, rewards, 0.3, True, fast, adam=adam,
+                                        rec_lr=rec_lr)  # fmt: skip
+    policy, learner = as_learner(w_in, w_rec, w_out, timescale=timescale, n_passes=1, eps=0.3, learn_rec=True,
+                                 rec_lr=rec_lr, backend=backend)  # fmt: skip
+    learner.learn(as_buffer(obs, actions, q, rewards))
+    if not fast:  # one Adam step from zero moments: every entry moves by rec_lr |D| / (|D| + adam_eps) <= rec_lr
+        step = np.abs(policy.w_rec[0].numpy() - w_rec)
+        assert step.max() <= rec_lr and step.max() > 0.9 * rec_lr
+    np.testing.assert_allclose(policy.w_out[0].numpy(), want_out, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(policy.w_rec[0].numpy(), want_rec, rtol=0, atol=1e-12)
+    learner.end_episode(1)  # the zero-gradient step: each matrix with its own lr
+    reference_adam(adam, "out", want_out, np.zeros_like(want_out), LR)
+    reference_adam(adam, "rec", want_rec, np.zeros_like(want_rec), rec_lr)
     np.testing.assert_allclose(policy.w_out[0].numpy(), want_out, rtol=0, atol=1e-12)
     np.testing.assert_allclose(policy.w_rec[0].numpy(), want_rec, rtol=0, atol=1e-12)
 
