@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from lfcs import checkpoint
-from lfcs.config import ConfigError
+from lfcs.config import Config, ConfigError
 from lfcs.logger import CSV_COLUMNS
 
 # Keys a resume may change: they do not change what the agents learn (observation only).
@@ -63,6 +64,19 @@ def _first_difference(stored: dict, requested: dict, prefix: str = "") -> tuple[
     return None
 
 
+def _with_new_keys(stored: DictConfig) -> DictConfig:
+    """A stored configuration with the keys added to lfcs after it was written, at their defaults.
+
+    Every key lfcs adds defaults to the behaviour from before it existed (the golden parity and the before/after
+    training comparisons pin that), so a run directory of an earlier version continues unchanged; a stored key that
+    this version no longer has leaves the configuration as stored (and the comparison then names it).
+    """
+    try:
+        return OmegaConf.merge(OmegaConf.structured(Config), stored)
+    except OmegaConfBaseException:
+        return stored
+
+
 def checkpoint_files(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "checkpoints").glob("agents_*.pt"))
 
@@ -88,7 +102,7 @@ def prepare_run_dir(
             f"run_dir={str(run_dir)!r} is not allowed: it holds files of something that is not an lfcs run"
         )
     if stored_path.exists():
-        stored = OmegaConf.load(stored_path)
+        stored = _with_new_keys(OmegaConf.load(stored_path))
         requested = cfg
         if target and command_line is not None:
             # An explicit resume continues the stored run. Keys typed on the command line must agree with it

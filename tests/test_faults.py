@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lfcs import checkpoint, train
 from lfcs.checkpoint import KILL_BEFORE_RENAME_ENV
+from lfcs.config import ConfigError
 from tests.bad_envs import BAD_STEP
 from tests.conftest import ROOT, SMALL, make_cfg, read_metrics, run_script
 
@@ -63,6 +64,23 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path, case):
         events = EventAccumulator(str(split / "tb" / f"agent_{agent}"))
         events.Reload()
         assert [e.step for e in events.Scalars("charts/episodic_return")] == [100, 200, 300, 400]
+
+
+def test_a_run_directory_of_an_earlier_version_continues(tmp_path):
+    """A config.yaml written before a key existed (here learner.rec_lr, learner.critic): rerunning the command
+    continues the run as if uninterrupted; setting the missing key to anything but its default is refused."""
+    whole, split, knobs = tmp_path / "whole", tmp_path / "split", [*SMALL, "num_agents=2"]
+    train(make_cfg(*knobs, "iterations=4", f"run_dir={whole}"))
+    train(make_cfg(*knobs, "iterations=2", f"run_dir={split}"))
+    stored = (split / "config.yaml").read_text()
+    older = "\n".join(line for line in stored.splitlines() if not line.strip().startswith(("rec_lr:", "critic:")))
+    assert older != stored
+    (split / "config.yaml").write_text(older + "\n")
+    with pytest.raises(ConfigError, match="learner.rec_lr=0.001 is not allowed here"):
+        train(make_cfg(*knobs, "iterations=4", f"run_dir={split}", "learner.rec_lr=1e-3"))
+    train(make_cfg(*knobs, "iterations=4", f"run_dir={split}"))
+    assert read_metrics(whole / "metrics.csv") == read_metrics(split / "metrics.csv")
+    assert torch.equal(final_weights(whole)[0], final_weights(split)[0])
 
 
 def command(run_dir, iterations=6, workers=1):
