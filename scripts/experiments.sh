@@ -9,8 +9,9 @@
 #   masked_cartpole masked CartPole: learned W_rec vs fixed random W_rec vs W_rec = 0            masked_cartpole_fixed
 # Each condition is one run of 10 agents (seeds 0-9) in OUT_DIR/<experiment> on WORKERS processes (default 1);
 # JOBS conditions run at once (default: cores / WORKERS). Running the same command again continues unfinished runs
-# from their checkpoints and leaves finished ones as they are. At the end: OUT_DIR/wall_clock.json (command, time,
-# machine, commit) and scripts/report.py's statistics (report.csv, profile.png) against the baseline.
+# from their checkpoints and leaves finished ones as they are. OUT_DIR/wall_clock.json: command, machine, commit and
+# time of every session the experiment took (scripts/wall_clock.py); at the end scripts/report.py's statistics
+# (report.csv, profile.png) against the baseline.
 set -euo pipefail
 PYTHON=${PYTHON:-python}
 cd "$(dirname "$0")/.."
@@ -30,9 +31,7 @@ esac
 workers=${WORKERS:-1}
 jobs=${JOBS:-$(( $(nproc) / workers > 0 ? $(nproc) / workers : 1 ))}
 mkdir -p "$out"
-start=$(date +%s.%N)
-commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+$PYTHON scripts/wall_clock.py start "$out" "0-9 per condition" scripts/experiments.sh "$name" "$out" "$@"
 echo "$name: $(echo $conditions | wc -w) conditions x 10 seeds, $jobs at a time, $workers worker(s) each -> $out"
 export out workers PYTHON
 printf '%s\n' $conditions | xargs -P "$jobs" -I{} bash -c '
@@ -40,7 +39,5 @@ printf '%s\n' $conditions | xargs -P "$jobs" -I{} bash -c '
   $PYTHON scripts/train.py experiment={} num_agents=10 workers=$workers progress=false run_dir="$out/{}" "$@" \
     > "$out/{}.log" 2>&1 || { echo "FAILED {} (see $out/{}.log)"; exit 1; }
   echo "done   {}: $(tail -1 "$out/{}.log")"' _ "$@"
-end=$(date +%s.%N)
-$PYTHON scripts/wall_clock.py "$out" "$start" "$end" "$load_before" "$commit" "0-9 per condition" \
-  scripts/experiments.sh "$name" "$out" "$@"
+$PYTHON scripts/wall_clock.py end "$out"
 $PYTHON scripts/report.py $(printf "$out/%s " $conditions) --out "$out"

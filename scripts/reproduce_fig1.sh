@@ -7,12 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-multirun/fig1c}
 shift || true
-start=$(date +%s.%N)
-commit=$(git rev-parse HEAD)
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+python scripts/wall_clock.py start "$out" "0-9 per method" scripts/reproduce_fig1.sh "$out" "$@"
 python scripts/train.py -m experiment=pong100_lfcs,pong100_eprop num_agents=10 launcher=joblib \
   hydra.sweep.dir="$out" "$@"
-end=$(date +%s.%N)
-python scripts/wall_clock.py "$out" "$start" "$end" "$load_before" "$commit" "0-9 per method" \
-  scripts/reproduce_fig1.sh "$out" "$@"
+python scripts/wall_clock.py end "$out"
 python scripts/aggregate.py "$out" --out "$out"

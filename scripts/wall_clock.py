@@ -1,7 +1,11 @@
-"""Write OUT_DIR/wall_clock.json: the command, its wall-clock time, the machine, the load and the commit.
+"""OUT_DIR/wall_clock.json: an experiment's command, machine, commit and wall-clock time, over every session it took.
 
-Usage: python scripts/wall_clock.py OUT_DIR START_EPOCH_S END_EPOCH_S LOAD_BEFORE COMMIT SEEDS COMMAND...
-Called by the experiment scripts (scripts/reproduce_fig1.sh, scripts/experiments.sh) after their runs.
+Usage (called by scripts/reproduce_fig1.sh and scripts/experiments.sh around their runs):
+    python scripts/wall_clock.py start OUT_DIR SEEDS COMMAND...   # opens a segment (the load, the commit, now)
+    python scripts/wall_clock.py end OUT_DIR                      # closes it; wall_clock_s = the sum of segments
+An experiment that is stopped (a session's end, a failed condition) and run again continues from its checkpoints:
+the new ``start`` closes the open segment at the last write of any file under OUT_DIR and marks it interrupted, so
+the total counts the time that produced the results, including work redone after a resume.
 """
 
 from __future__ import annotations
@@ -9,25 +13,78 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+NAME = "wall_clock.json"
+
+
+def _load() -> str:
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def _last_write(out: Path) -> float:
+    times = [p.stat().st_mtime for p in out.rglob("*") if p.is_file() and p.name != NAME]
+    return max(times, default=time.time())
+
+
+def _commit() -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        return result.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def start(out: Path, seeds: str, command: list[str], now: float | None = None) -> dict:
+    path = out / NAME
+    record = json.loads(path.read_text()) if path.exists() else {}
+    segments = record.get("segments", [])
+    if segments and "end" not in segments[-1]:
+        segments[-1].update(end=round(_last_write(out), 1), interrupted=True)
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    segments.append(
+        {
+            "start": round(time.time() if now is None else now, 1),
+            "loadavg_before": _load(),
+            "git_commit": _commit(),
+            "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
+        }
+    )
+    record = {"command": " ".join(command), "seeds": seeds, "segments": segments}
+    return _write(path, record)
+
+
+def end(out: Path, now: float | None = None) -> dict:
+    path = out / NAME
+    record = json.loads(path.read_text())
+    record["segments"][-1].update(end=round(time.time() if now is None else now, 1), loadavg_after=_load())
+    return _write(path, record)
+
+
+def _write(path: Path, record: dict) -> dict:
+    for segment in record["segments"]:
+        segment["utc"] = " - ".join(
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(segment[key])) for key in ("start", "end") if key in segment
+        )
+    closed = [s for s in record["segments"] if "end" in s]
+    record["wall_clock_s"] = round(sum(s["end"] - s["start"] for s in closed), 1)
+    record["sessions"] = len(record["segments"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def main(argv: list[str]) -> None:
-    out, start, end, load_before, commit, seeds, *command = argv
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    record = {
-        "command": " ".join(command),
-        "wall_clock_s": round(float(end) - float(start), 1),
-        "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
-        "loadavg_before": load_before,
-        "loadavg_after": " ".join(open("/proc/loadavg").read().split()[:3]),
-        "git_commit": commit,
-        "seeds": seeds,
-    }
-    path = Path(out) / "wall_clock.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wall clock {record['wall_clock_s'] / 60:.1f} min -> {path}")
+    if len(argv) >= 4 and argv[0] == "start":
+        start(Path(argv[1]), argv[2], argv[3:])
+    elif len(argv) == 2 and argv[0] == "end":
+        record = end(Path(argv[1]))
+        print(f"wall clock {record['wall_clock_s'] / 60:.1f} min over {record['sessions']} session(s) -> {argv[1]}")
+    else:
+        sys.exit("usage: wall_clock.py start OUT_DIR SEEDS COMMAND... | wall_clock.py end OUT_DIR")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -225,3 +226,22 @@ def test_short_condition_baseline_and_budget(sweep, tmp_path, capsys):
     rows = read_report(out)
     assert list(rows) == ["learner.eps=0.1", "learner.eps=0.2", "learner.eps=0.3"]  # in the order of the DIRs
     assert rows["learner.eps=0.3"]["budget"] == "300"
+
+
+def test_wall_clock_sums_the_sessions_of_a_resumed_experiment(tmp_path):
+    """scripts/wall_clock.py: a session that never reached `end` (stopped) is closed at the last file write under
+    OUT_DIR and marked interrupted; the total is the sum of the sessions, not the span from first start to end."""
+    wall_clock = load_script("wall_clock")
+    out = tmp_path / "exp"
+    wall_clock.start(out, "0-9", ["scripts/experiments.sh", "x"], now=1000.0)
+    written = out / "cond" / "metrics.csv"
+    written.parent.mkdir(parents=True)
+    written.write_text("a\n")
+    os.utime(written, (1600.0, 1600.0))  # the stopped session's last write
+    wall_clock.start(out, "0-9", ["scripts/experiments.sh", "x"], now=5000.0)  # continued much later
+    record = wall_clock.end(out, now=5300.0)
+    first, second = record["segments"]
+    assert (first["start"], first["end"], first["interrupted"]) == (1000.0, 1600.0, True)
+    assert (second["start"], second["end"]) == (5000.0, 5300.0) and "interrupted" not in second
+    assert record["wall_clock_s"] == 900.0 and record["sessions"] == 2
+    assert json.loads((out / "wall_clock.json").read_text()) == record
