@@ -5,7 +5,8 @@ Usage (called by scripts/reproduce_fig1.sh and scripts/experiments.sh around the
     python scripts/wall_clock.py end OUT_DIR                      # closes it; wall_clock_s = the sum of segments
 An experiment that is stopped (a session's end, a failed condition) and run again continues from its checkpoints:
 the new ``start`` closes the open segment at the last write of any file under OUT_DIR and marks it interrupted, so
-the total counts the time that produced the results, including work redone after a resume.
+the total counts the time that produced the results, including work redone after a resume. A wall_clock.json of
+the earlier one-session form is kept as the first segment.
 """
 
 from __future__ import annotations
@@ -42,12 +43,17 @@ def start(out: Path, seeds: str, command: list[str], now: float | None = None) -
     path = out / NAME
     record = json.loads(path.read_text()) if path.exists() else {}
     segments = record.get("segments", [])
-    if segments and "end" not in segments[-1]:
-        segments[-1].update(end=round(_last_write(out), 1), interrupted=True)
+    if "wall_clock_s" in record and not segments:  # written by the earlier, one-session form: kept as a segment
+        segments = [{key: value for key, value in record.items() if key != "wall_clock_s"}]
+        segments[0]["seconds"] = record["wall_clock_s"]
+    if segments and "seconds" not in segments[-1]:
+        _close(segments[-1], _last_write(out), interrupted=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    began = time.time() if now is None else now
     segments.append(
         {
-            "start": round(time.time() if now is None else now, 1),
+            "start": round(began, 1),
+            "utc": _utc(began),
             "loadavg_before": _load(),
             "git_commit": _commit(),
             "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
@@ -60,17 +66,21 @@ def start(out: Path, seeds: str, command: list[str], now: float | None = None) -
 def end(out: Path, now: float | None = None) -> dict:
     path = out / NAME
     record = json.loads(path.read_text())
-    record["segments"][-1].update(end=round(time.time() if now is None else now, 1), loadavg_after=_load())
+    _close(record["segments"][-1], time.time() if now is None else now, loadavg_after=_load())
     return _write(path, record)
 
 
+def _close(segment: dict, when: float, **extra) -> None:
+    segment.update(end=round(when, 1), seconds=round(when - segment["start"], 1), **extra)
+    segment["utc"] = f"{_utc(segment['start'])} - {_utc(when)}"
+
+
+def _utc(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
+
+
 def _write(path: Path, record: dict) -> dict:
-    for segment in record["segments"]:
-        segment["utc"] = " - ".join(
-            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(segment[key])) for key in ("start", "end") if key in segment
-        )
-    closed = [s for s in record["segments"] if "end" in s]
-    record["wall_clock_s"] = round(sum(s["end"] - s["start"] for s in closed), 1)
+    record["wall_clock_s"] = round(sum(s.get("seconds", 0.0) for s in record["segments"]), 1)
     record["sessions"] = len(record["segments"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")

@@ -245,3 +245,14 @@ def test_wall_clock_sums_the_sessions_of_a_resumed_experiment(tmp_path):
     assert (second["start"], second["end"]) == (5000.0, 5300.0) and "interrupted" not in second
     assert record["wall_clock_s"] == 900.0 and record["sessions"] == 2
     assert json.loads((out / "wall_clock.json").read_text()) == record
+
+
+def test_wall_clock_keeps_a_record_of_the_earlier_form(tmp_path):
+    wall_clock = load_script("wall_clock")
+    earlier = {"command": "scripts/experiments.sh x", "wall_clock_s": 120.0, "git_commit": "abc", "seeds": "0-9"}
+    (tmp_path / "wall_clock.json").write_text(json.dumps(earlier))
+    wall_clock.start(tmp_path, "0-9", ["scripts/experiments.sh", "x"], now=1000.0)
+    record = wall_clock.end(tmp_path, now=1030.0)
+    assert record["segments"][0] == {"command": "scripts/experiments.sh x", "git_commit": "abc", "seeds": "0-9",
+                                     "seconds": 120.0}  # fmt: skip
+    assert record["wall_clock_s"] == 150.0 and record["sessions"] == 2
