@@ -6,7 +6,7 @@
 #   figure_gap      Pong-100 without sticky actions: lf-cs, e-prop, e-prop with W_out ~ N(0, 0.001^2) pong100_lfcs_nosticky
 #   ablation        the issue-4 ablation at 2,500 episodes (baselines: results of reproduce_fig1.sh) ablation_mask_off
 #   cartpole        CartPole-v1, lf-cs vs e-prop, 1,000 episodes of up to 500 steps             cartpole_eprop
-#   masked_cartpole masked CartPole: learned W_rec vs fixed random W_rec vs W_rec = 0            masked_cartpole_fixed
+#   masked_cartpole masked CartPole: learned W_rec (at lr / 10 and at lr) vs fixed random vs none masked_cartpole_fixed
 # Each condition is one run of 10 agents (seeds 0-9) in OUT_DIR/<experiment> on WORKERS processes (default 1);
 # JOBS conditions run at once (default: cores / WORKERS). Running the same command again continues unfinished runs
 # from their checkpoints and leaves finished ones as they are. OUT_DIR/wall_clock.json: command, machine, commit and
@@ -25,7 +25,7 @@ case $name in
   ablation) conditions="ablation_mask_off ablation_fast_1pass ablation_slow_2pass ablation_lfcs_no_tzs
     ablation_eprop_no_tzs gap_lfcs_out_std_0.001 gap_eprop_out_std_0.001 gap_eprop_lr3e-3" ;;
   cartpole) conditions="cartpole_eprop cartpole_lfcs" ;;
-  masked_cartpole) conditions="masked_cartpole_fixed masked_cartpole_rec masked_cartpole_norec" ;;
+  masked_cartpole) conditions="masked_cartpole_fixed masked_cartpole_rec masked_cartpole_rec_same_lr masked_cartpole_norec" ;;
   *) echo "error: NAME=$name is not allowed: replay, figure_gap, ablation, cartpole or masked_cartpole" >&2; exit 2 ;;
 esac
 workers=${WORKERS:-1}

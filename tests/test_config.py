@@ -161,8 +161,10 @@ def test_masked_cartpole_conditions_share_one_network():
     (and for fixed the same random W_rec)."""
     rec = flat_cfg("experiment=masked_cartpole_rec")
     fixed, norec = flat_cfg("experiment=masked_cartpole_fixed"), flat_cfg("experiment=masked_cartpole_norec")
-    assert changed_keys(rec, fixed) == {"learner.learn_rec"}
-    assert changed_keys(rec, norec) == {"learner.learn_rec", "network.rec_std"}
+    same_lr = flat_cfg("experiment=masked_cartpole_rec_same_lr")
+    assert changed_keys(rec, fixed) == {"learner.learn_rec", "learner.rec_lr"}  # rec_lr: null, W_rec is not learned
+    assert changed_keys(rec, norec) == {"learner.learn_rec", "learner.rec_lr", "network.rec_std"}
+    assert changed_keys(rec, same_lr) == {"learner.rec_lr"} and same_lr["learner.rec_lr"] == "None"
 
 
 def test_nosticky_experiments_differ_from_the_paper_runs_only_in_sticky_actions():
