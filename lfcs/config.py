@@ -150,6 +150,11 @@ def validate(cfg: DictConfig) -> None:
             cfg.learner.rec_lr is None or (cfg.learner.rec_lr > 0 and math.isfinite(cfg.learner.rec_lr)),
             "null (= learner.lr) or a finite number > 0",
         ),
+        (
+            "learner.rec_lr",
+            cfg.learner.rec_lr is None or cfg.learner.learn_rec,
+            "null while learner.learn_rec=false (W_rec is not learned)",
+        ),
         ("learner.clip", cfg.learner.clip in ("mask", "ppo", "none"), "mask (the paper), ppo or none"),
         ("learner.replay_episodes", cfg.learner.replay_episodes >= 1, "an integer >= 1 (1 = the paper)"),
         ("learner.critic", cfg.learner.critic in ("none", "td"), "none (the paper) or td"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from lfcs.agents import WINDOW
+from lfcs.rundir import with_new_keys
 
 # Keys that do not change what is computed (or that index seeds): ignored when grouping runs into conditions.
 NON_IDENTITY_KEYS = ("seed", "num_agents", "run_dir", "resume", "progress", "workers", "checkpoint_every", "iterations")
@@ -99,7 +100,7 @@ def window_curves(metrics_csv: Path) -> dict[int, dict[int, float]]:
 def load_conditions(paths: list[Path]) -> list[Condition]:
     groups: dict[str, Condition] = {}
     for run in find_runs(paths):
-        cfg = OmegaConf.to_container(OmegaConf.load(run / "config.yaml"), resolve=True)
+        cfg = OmegaConf.to_container(with_new_keys(OmegaConf.load(run / "config.yaml")), resolve=True)
         key = _identity(cfg)
         cond = groups.setdefault(key, Condition(_label(run), config=cfg))
         cond.runs.append(run)

@@ -64,12 +64,14 @@ def _first_difference(stored: dict, requested: dict, prefix: str = "") -> tuple[
     return None
 
 
-def _with_new_keys(stored: DictConfig) -> DictConfig:
+def with_new_keys(stored: DictConfig) -> DictConfig:
     """A stored configuration with the keys added to lfcs after it was written, at their defaults.
 
     Every key lfcs adds defaults to the behaviour from before it existed (the golden parity and the before/after
-    training comparisons pin that), so a run directory of an earlier version continues unchanged; a stored key that
-    this version no longer has leaves the configuration as stored (and the comparison then names it).
+    training comparisons pin that), so a run directory of an earlier version continues unchanged and reads like a
+    run of this version (lfcs.results); a stored key that this version no longer has leaves the configuration as
+    stored (and the comparison then names it). An explicit ``resume=DIR`` compares only the keys typed on the
+    command line, as before: values that come from an ``experiment=`` file are taken from the stored run.
     """
     try:
         return OmegaConf.merge(OmegaConf.structured(Config), stored)
@@ -102,7 +104,7 @@ def prepare_run_dir(
             f"run_dir={str(run_dir)!r} is not allowed: it holds files of something that is not an lfcs run"
         )
     if stored_path.exists():
-        stored = _with_new_keys(OmegaConf.load(stored_path))
+        stored = with_new_keys(OmegaConf.load(stored_path))
         requested = cfg
         if target and command_line is not None:
             # An explicit resume continues the stored run. Keys typed on the command line must agree with it

@@ -16,11 +16,14 @@ fig1c=${FIG1C:-multirun/fig1c}
 paper_lfcs="$fig1c/experiment=pong100_lfcs,num_agents=10"
 paper_eprop="$fig1c/experiment=pong100_eprop,num_agents=10"
 for run in "$paper_lfcs" "$paper_eprop"; do
-  [[ -f $run/config.yaml ]] || { echo "error: FIG1C=$fig1c is not allowed: $run holds no run (scripts/reproduce_fig1.sh $fig1c makes it)" >&2; exit 2; }
+  compgen -G "$run/seed=*/config.yaml" > /dev/null ||
+    { echo "error: FIG1C=$fig1c is not allowed: $run holds no run (scripts/reproduce_fig1.sh $fig1c makes it)" >&2; exit 2; }
 done
+budget=2500  # the curves end where the ablation's runs end (an iterations=N override cuts them all there)
+for arg in "$@"; do [[ $arg == iterations=* ]] && budget=${arg#iterations=}; done
 scripts/experiments.sh ablation "$out" "$@"
 $PYTHON scripts/report.py "$paper_lfcs" "$out/ablation_fast_1pass" "$out/ablation_lfcs_no_tzs" "$out/ablation_mask_off" \
   "$out/gap_lfcs_out_std_0.001" --out "$out/lfcs"
 $PYTHON scripts/report.py "$paper_eprop" "$out/ablation_slow_2pass" "$out/ablation_eprop_no_tzs" \
   "$out/gap_eprop_out_std_0.001" "$out/gap_eprop_lr3e-3" --out "$out/eprop"
-$PYTHON scripts/aggregate.py "$fig1c" "$out" --out "$out"
+$PYTHON scripts/aggregate.py "$fig1c" "$out" --max-episode "$budget" --out "$out"

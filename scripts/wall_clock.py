@@ -26,9 +26,10 @@ def _load() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
-def _last_write(out: Path) -> float:
+def _last_write(out: Path, since: float) -> float:
+    """The newest file time under OUT_DIR from `since` on (`since` itself if the session wrote nothing)."""
     times = [p.stat().st_mtime for p in out.rglob("*") if p.is_file() and p.name != NAME]
-    return max(times, default=time.time())
+    return max([t for t in times if t >= since], default=since)
 
 
 def _commit() -> str:
@@ -47,11 +48,12 @@ def start(out: Path, seeds: str, command: list[str], now: float | None = None) -
         segments = [{key: value for key, value in record.items() if key != "wall_clock_s"}]
         segments[0]["seconds"] = record["wall_clock_s"]
     if segments and "seconds" not in segments[-1]:
-        _close(segments[-1], _last_write(out), interrupted=True)
+        _close(segments[-1], _last_write(out, segments[-1]["start"]), interrupted=True)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     began = time.time() if now is None else now
     segments.append(
         {
+            "command": " ".join(command),
             "start": round(began, 1),
             "utc": _utc(began),
             "loadavg_before": _load(),
@@ -65,7 +67,9 @@ def start(out: Path, seeds: str, command: list[str], now: float | None = None) -
 
 def end(out: Path, now: float | None = None) -> dict:
     path = out / NAME
-    record = json.loads(path.read_text())
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if not record.get("segments") or "seconds" in record["segments"][-1]:
+        sys.exit(f"error: {path} has no session open: call `wall_clock.py start {out} SEEDS COMMAND...` first")
     _close(record["segments"][-1], time.time() if now is None else now, loadavg_after=_load())
     return _write(path, record)
 

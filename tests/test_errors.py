@@ -39,6 +39,7 @@ CASES = [
     (["learner.critic=mc"], ["learner.critic", "mc", "none", "td"]),
     (["learner.critic_lr=0"], ["learner.critic_lr", "> 0"]),
     (["learner.rec_lr=-1"], ["learner.rec_lr", "> 0"]),
+    (["learner.rec_lr=1e-4"], ["learner.rec_lr=0.0001", "null while learner.learn_rec=false"]),
     (["learner.terminal_credit=maybe"], ["learner.terminal_credit", "maybe", "bool"]),
     (["learner=adam"], ["learner", "adam", "eprop", "lfcs"]),
     (["env=cartpole", "env.obs_scale=[2.4,3.0]"], ["env.obs_scale=[2.4, 3.0]", "list of 4", "CartPole-v1"]),

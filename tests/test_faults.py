@@ -76,8 +76,8 @@ def test_a_run_directory_of_an_earlier_version_continues(tmp_path):
     older = "\n".join(line for line in stored.splitlines() if not line.strip().startswith(("rec_lr:", "critic:")))
     assert older != stored
     (split / "config.yaml").write_text(older + "\n")
-    with pytest.raises(ConfigError, match="learner.rec_lr=0.001 is not allowed here"):
-        train(make_cfg(*knobs, "iterations=4", f"run_dir={split}", "learner.rec_lr=1e-3"))
+    with pytest.raises(ConfigError, match="learner.critic='td' is not allowed here"):
+        train(make_cfg(*knobs, "iterations=4", f"run_dir={split}", "learner.critic=td"))
     train(make_cfg(*knobs, "iterations=4", f"run_dir={split}"))
     assert read_metrics(whole / "metrics.csv") == read_metrics(split / "metrics.csv")
     assert torch.equal(final_weights(whole)[0], final_weights(split)[0])

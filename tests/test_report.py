@@ -245,6 +245,11 @@ def test_wall_clock_sums_the_sessions_of_a_resumed_experiment(tmp_path):
     assert (second["start"], second["end"]) == (5000.0, 5300.0) and "interrupted" not in second
     assert record["wall_clock_s"] == 900.0 and record["sessions"] == 2
     assert json.loads((out / "wall_clock.json").read_text()) == record
+    with pytest.raises(SystemExit, match="no session open"):
+        wall_clock.end(out)  # a second end
+    wall_clock.start(out, "0-9", ["scripts/experiments.sh", "x"], now=9000.0)  # stopped before writing anything,
+    wall_clock.start(out, "0-9", ["scripts/experiments.sh", "x"], now=9500.0)  # so it counts 0 s, not a gap
+    assert record["wall_clock_s"] == 900.0 and wall_clock.end(out, now=9600.0)["wall_clock_s"] == 1000.0
 
 
 def test_wall_clock_keeps_a_record_of_the_earlier_form(tmp_path):

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import math
 
-from lfcs.results import Condition, fisher_exact_two_sided, load_reference, within_seed_noise
-from tests.conftest import GOLDEN_DIR
+from omegaconf import OmegaConf
+
+from lfcs.results import (
+    Condition,
+    config_differences,
+    fisher_exact_two_sided,
+    load_conditions,
+    load_reference,
+    within_seed_noise,
+)
+from tests.conftest import GOLDEN_DIR, make_cfg
 
 
 def test_fisher_exact_matches_hand_values():
@@ -74,3 +83,21 @@ def test_reference_check_csv_flags_each_mark_by_hand(tmp_path):
         "False",
     )
     assert rows[250]["reference"] == "official_lfcs" and rows[250]["n"] == "2" and rows[250]["ref_n"] == "2"
+
+
+def test_a_run_of_an_earlier_version_reads_with_the_new_keys_at_their_defaults(tmp_path):
+    """A config.yaml written before learner.rec_lr / learner.critic existed groups with a run of this version that
+    has them at their defaults (the same training), and no configuration column shows them as a difference."""
+    for name, seed in (("old", 0), ("new", 10)):
+        run = tmp_path / name
+        run.mkdir()
+        text = OmegaConf.to_yaml(make_cfg(f"seed={seed}", f"run_dir={run}"))
+        if name == "old":
+            text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(("rec_lr:", "critic:")))
+        (run / "config.yaml").write_text(text + "\n")
+        (run / "metrics.csv").write_text("agent,episode,reward_mean50\n0,50,-1.0\n")
+    (cond,) = load_conditions([tmp_path / "old", tmp_path / "new"])
+    assert sorted(cond.curves) == [0, 10] and len(cond.runs) == 2
+    other = load_conditions([tmp_path / "old"])[0]
+    other.label = "old"
+    assert config_differences([cond, other]) == {cond.label: {}, "old": {}}
