@@ -58,10 +58,9 @@ class LfcsLearner:
         self.new_policy, self.ref_policy = new_policy, ref_policy
         self.fast = timescale == "fast"
         self.n_passes, self.eps, self.gamma = int(n_passes), float(eps), float(gamma)
-        self.lr, self.betas, self.adam_eps = float(lr), (float(betas[0]), float(betas[1])), float(adam_eps)
+        self.betas, self.adam_eps = (float(betas[0]), float(betas[1])), float(adam_eps)
         self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
         self.learn_rec, self.clip, self.pair_after = bool(learn_rec), clip, bool(terminal_credit)
-        self.rec_lr = self.lr if rec_lr is None else float(rec_lr)
         if self.learn_rec and new_policy.w_rec is None:
             raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
         # G_rec is computed when it is applied or when a caller (parity, diagnostics) asks for its sum.
@@ -70,12 +69,23 @@ class LfcsLearner:
         self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if self.learn_rec else None
         self.use_kernels = use_kernels(backend, new_policy.w_out.device)
         self.rule = ReplayRule(self.fast, self.gamma, self.eps, clip, self.pair_after, self.compute_rec,
-                               self.learn_rec, self.lr, self.betas, self.adam_eps, self.rec_lr)  # fmt: skip
+                               self.learn_rec, float(lr), self.betas, self.adam_eps,
+                               float(lr) if rec_lr is None else float(rec_lr))  # fmt: skip
         self.store = ReplayStore(replay_episodes)
         self.critic = None
         if critic == "td":
             like = new_policy.w_out[:, 0, :]  # (B, N)
             self.critic = TdCritic(like, float(critic_lr), self.betas, self.adam_eps, self.use_kernels)
+
+    @property
+    def lr(self) -> float:
+        """W_out's Adam lr. The rule is the one home of both rates: the passes and the trailing step read it."""
+        return self.rule.lr
+
+    @property
+    def rec_lr(self) -> float:
+        """W_rec's Adam lr (learner.rec_lr; lr when null)."""
+        return self.rule.rec_lr
 
     # -- replay ------------------------------------------------------------------------------------------------
     def learn(self, buffer: EpisodeBuffer) -> tuple[dict[str, torch.Tensor], PassRecord]:
