@@ -55,37 +55,25 @@ class LfcsLearner:
             raise ValueError(f"learner.clip={clip!r}: allowed values are {', '.join(CLIP_WEIGHTS)}")
         if critic not in ("none", "td"):
             raise ValueError(f"learner.critic={critic!r}: allowed values are none, td")
-        self.new_policy, self.ref_policy = new_policy, ref_policy
-        self.fast = timescale == "fast"
-        self.n_passes, self.eps, self.gamma = int(n_passes), float(eps), float(gamma)
-        self.betas, self.adam_eps = (float(betas[0]), float(betas[1])), float(adam_eps)
-        self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
-        self.learn_rec, self.clip, self.pair_after = bool(learn_rec), clip, bool(terminal_credit)
-        if self.learn_rec and new_policy.w_rec is None:
+        if learn_rec and new_policy.w_rec is None:
             raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
+        self.new_policy, self.ref_policy = new_policy, ref_policy
+        self.n_passes = int(n_passes)
+        self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
+        # The rule is the one home of the settings a pass reads; the learner reads them from it too.
         # G_rec is computed when it is applied or when a caller (parity, diagnostics) asks for its sum.
-        self.compute_rec = self.learn_rec or (bool(track_rec_grad) and new_policy.w_rec is not None)
-        self.adam_out = AdamState.zeros_like(new_policy.w_out)
-        self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if self.learn_rec else None
-        self.use_kernels = use_kernels(backend, new_policy.w_out.device)
-        self.rule = ReplayRule(self.fast, self.gamma, self.eps, clip, self.pair_after, self.compute_rec,
-                               self.learn_rec, float(lr), self.betas, self.adam_eps,
+        compute_rec = bool(learn_rec) or (bool(track_rec_grad) and new_policy.w_rec is not None)
+        self.rule = ReplayRule(timescale == "fast", float(gamma), float(eps), clip, bool(terminal_credit), compute_rec,
+                               bool(learn_rec), float(lr), (float(betas[0]), float(betas[1])), float(adam_eps),
                                float(lr) if rec_lr is None else float(rec_lr))  # fmt: skip
+        self.adam_out = AdamState.zeros_like(new_policy.w_out)
+        self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if learn_rec else None
+        self.use_kernels = use_kernels(backend, new_policy.w_out.device)
         self.store = ReplayStore(replay_episodes)
         self.critic = None
         if critic == "td":
             like = new_policy.w_out[:, 0, :]  # (B, N)
-            self.critic = TdCritic(like, float(critic_lr), self.betas, self.adam_eps, self.use_kernels)
-
-    @property
-    def lr(self) -> float:
-        """W_out's Adam lr. The rule is the one home of both rates: the passes and the trailing step read it."""
-        return self.rule.lr
-
-    @property
-    def rec_lr(self) -> float:
-        """W_rec's Adam lr (learner.rec_lr; lr when null)."""
-        return self.rule.rec_lr
+            self.critic = TdCritic(like, float(critic_lr), self.rule.betas, self.rule.adam_eps, self.use_kernels)
 
     # -- replay ------------------------------------------------------------------------------------------------
     def learn(self, buffer: EpisodeBuffer) -> tuple[dict[str, torch.Tensor], PassRecord]:
@@ -95,15 +83,16 @@ class LfcsLearner:
         pass.
         """
         met = self._met_advantages(buffer)
-        credit = step_credit(met, buffer.lengths, self.gamma, self.pair_after) if self.clip == "ppo" else None
+        rule = self.rule
+        credit = step_credit(met, buffer.lengths, rule.gamma, rule.pair_after) if rule.clip == "ppo" else None
         self.store.add(StoredEpisode(buffer, met, credit))
         replay = kernel_pass if self.use_kernels else torch_pass
         totals, replayed, record = None, None, None
         newest = len(self.store.episodes) - 1
         for k in range(self.n_passes):
             for i, stored in enumerate(self.store.episodes):
-                sums, rec = replay(self.new_policy, stored, self.rule, self.adam_out, self.adam_rec)
-                steps = replayed_steps(stored.buffer.lengths.cpu(), self.pair_after).clamp(min=1).to(sums.dtype)
+                sums, rec = replay(self.new_policy, stored, rule, self.adam_out, self.adam_rec)
+                steps = replayed_steps(stored.buffer.lengths.cpu(), rule.pair_after).clamp(min=1).to(sums.dtype)
                 totals = sums if totals is None else totals + sums
                 replayed = steps if replayed is None else replayed + steps
                 record = rec if (k == 0 and i == newest) else record
@@ -114,9 +103,9 @@ class LfcsLearner:
         """The advantage (T, B) that replayed step t meets: A_t with E_{t-1} (the paper), or delta_t with E_t
         (terminal credit). Without a critic A_t = r_{t-1} (the buffer's advantages) and delta_t = r_t."""
         if self.critic is None:
-            return buf.rewards if self.pair_after else buf.advantages
-        deltas = self.critic.deltas(buf, self.ref_policy, self.gamma)  # pi_ref: the policy that played buf
-        if self.pair_after:
+            return buf.rewards if self.rule.pair_after else buf.advantages
+        deltas = self.critic.deltas(buf, self.ref_policy, self.rule.gamma)  # pi_ref: the policy that played buf
+        if self.rule.pair_after:
             return deltas
         met = torch.zeros_like(deltas)
         met[1:] = deltas[:-1]  # A_t = r_{t-1} - V_{t-1} + gamma V_t = delta_{t-1}, A_0 = 0
@@ -128,6 +117,7 @@ class LfcsLearner:
         if episode <= 0:
             return
         if self.trailing_zero_step:
+            betas, adam_eps = self.rule.betas, self.rule.adam_eps
             for weights, state, lr in self._adam_pairs():
                 if self.use_kernels:
                     from lfcs import kernels
@@ -139,19 +129,19 @@ class LfcsLearner:
                         state.exp_avg_sq.view(flat.shape).numpy(),
                         state.step.numpy(),
                         lr,
-                        *self.betas,
-                        self.adam_eps,
+                        *betas,
+                        adam_eps,
                     )
                 else:
                     active = torch.ones(weights.shape[0], dtype=torch.bool, device=weights.device)
-                    adam_ascent_(weights, torch.zeros_like(weights), state, active, lr, self.betas, self.adam_eps)
+                    adam_ascent_(weights, torch.zeros_like(weights), state, active, lr, betas, adam_eps)
         if episode % self.ref_update_every == 0:
             self.ref_policy.load_state_dict(self.new_policy.state_dict())
 
     def _adam_pairs(self) -> list[tuple[torch.Tensor, AdamState, float]]:
-        pairs = [(self.new_policy.w_out, self.adam_out, self.lr)]
-        if self.learn_rec:
-            pairs.append((self.new_policy.w_rec, self.adam_rec, self.rec_lr))
+        pairs = [(self.new_policy.w_out, self.adam_out, self.rule.lr)]
+        if self.rule.learn_rec:
+            pairs.append((self.new_policy.w_rec, self.adam_rec, self.rule.rec_lr))
         return pairs
 
     # -- state -------------------------------------------------------------------------------------------------
@@ -159,7 +149,7 @@ class LfcsLearner:
         """Adam state of W_out (and W_rec), moments in torch's maximize convention (exp_avg holds the moment of -D);
         with a critic its w_V and Adam state; with replay_episodes > 1 the stored episodes still to be replayed."""
         state = {f"out.{key}": value.cpu() for key, value in self.adam_out._asdict().items()}
-        if self.learn_rec:
+        if self.rule.learn_rec:
             state.update({f"rec.{key}": value.cpu() for key, value in self.adam_rec._asdict().items()})
         if self.critic is not None:
             state.update(self.critic.state_dict())

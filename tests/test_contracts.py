@@ -120,7 +120,7 @@ def test_every_pass_starts_from_the_reset_state(backend):
     """With lr = 0 nothing changes between passes, so every pass must record exactly the same probabilities."""
     cfg = make_cfg(*SMALL, "network.rec_std=0.1", f"backend={backend}")
     group = AgentGroup(cfg, [0])
-    group.learner.rule = group.learner.rule._replace(lr=0.0)  # the rule holds the lr (LfcsLearner.lr reads it)
+    group.learner.rule = group.learner.rule._replace(lr=0.0)  # the passes read the rule
     buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0], False)
     first = group.learner.learn(buffer)[1].new_probs.clone()
     assert torch.equal(group.learner.learn(buffer)[1].new_probs, first)
