@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ablation the paper never ran, plus the settings that might explain the gap to its figure: 8 conditions x 10
-# seeds on Pong-100 (the condition list lives in scripts/experiments.sh), then scripts/report.py's statistics of
-# each learner's variants against that learner as published, the Fig. 1c runs of scripts/reproduce_fig1.sh
+# seeds on Pong-100 (scripts/experiments.sh ablation runs them; the two reports below name the same 8, split by
+# learner), then scripts/report.py's statistics of each learner's variants against that learner as published, the
+# Fig. 1c runs of scripts/reproduce_fig1.sh
 # (FIG1C, default multirun/fig1c), and the curves of all ten conditions. Usage:
 #   scripts/ablation.sh [OUT_DIR] [extra overrides, e.g. iterations=1500]
 # Writes OUT_DIR/<condition>/ (runs), OUT_DIR/lfcs/ and OUT_DIR/eprop/ (report.csv, profile.png: the variants
