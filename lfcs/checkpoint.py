@@ -63,3 +63,7 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an lfcs checkpoint (expected format {FORMAT})")
     return obj
+
+
+def checkpoint_files(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("agents_*.pt"))

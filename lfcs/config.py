@@ -13,7 +13,10 @@ from typing import Any
 import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from lfcs.backends import BACKENDS
+from lfcs.backends import check as check_backend
 from lfcs.errors import ConfigError  # also importable from here, as before
 
 
@@ -98,7 +101,7 @@ def _fail(key: str, value: Any, allowed: str) -> None:
 
 def _obs_numbers_ok(value: Any, positive: bool) -> bool:
     """env.obs_shift / env.obs_scale: null, a number, or a non-empty list of numbers; finite (and > 0 if positive).
-    The list's length is checked against the env's observation size where the env is built (lfcs.rollout)."""
+    The list's length is checked against the env's observation size where the env is built (lfcs.learning.acting)."""
     if value is None:
         return True
     values = list(value) if OmegaConf.is_list(value) else [value]
@@ -126,7 +129,7 @@ def validate(cfg: DictConfig) -> None:
             "cpu, cuda or cuda:N",
         ),
         ("dtype", cfg.dtype in ("float64", "float32"), "float64 or float32"),
-        ("backend", cfg.backend in ("auto", "kernels", "torch"), "auto, kernels (compiled, CPU) or torch"),
+        ("backend", cfg.backend in BACKENDS, "auto, kernels (compiled, CPU) or torch"),
         ("network.num_neurons", cfg.network.num_neurons >= 1, "an integer >= 1"),
         ("network.readout_gain", math.isfinite(cfg.network.readout_gain), "a finite number"),
         ("network.input_std", cfg.network.input_std >= 0, "a number >= 0"),
@@ -177,5 +180,21 @@ def validate(cfg: DictConfig) -> None:
             _fail(key, OmegaConf.select(cfg, key), allowed)
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
         _fail("device", cfg.device, "cpu (no CUDA device is visible on this machine)")
-    if cfg.backend == "kernels" and cfg.device != "cpu":
-        _fail("backend", cfg.backend, "auto or torch with device=cuda (the compiled kernels run on the CPU)")
+    backend_allowed = check_backend(cfg.backend, cfg.device)
+    if backend_allowed is not None:
+        _fail("backend", cfg.backend, backend_allowed)
+
+
+def with_new_keys(stored: DictConfig) -> DictConfig:
+    """A stored configuration with the keys added to lfcs after it was written, at their defaults.
+
+    Every key lfcs adds defaults to the behaviour from before it existed (the golden parity and the before/after
+    training comparisons pin that), so a run directory of an earlier version continues unchanged and reads like a run of
+    this version (lfcs.analysis.results); a stored key that this version no longer has leaves the configuration as
+    stored (and the comparison then names it). An explicit ``resume=DIR`` compares only the keys typed on the command
+    line, as before: values that come from an ``experiment=`` file are taken from the stored run.
+    """
+    try:
+        return OmegaConf.merge(OmegaConf.structured(Config), stored)
+    except OmegaConfBaseException:
+        return stored

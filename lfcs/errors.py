@@ -1,7 +1,7 @@
 """The errors a user sees: one line (``error: ...``) and an exit code, never a traceback.
 
 One family in one place, importing nothing, so that the CLI can catch them without loading the runner. The old
-import paths (``lfcs.config.ConfigError``, ``lfcs.checkpoint.CheckpointError``, ``lfcs.agents.NonFiniteError``)
+import paths (``lfcs.config.ConfigError``, ``lfcs.checkpoint.CheckpointError``, ``lfcs.running.agents.NonFiniteError``)
 re-export these classes.
 """
 

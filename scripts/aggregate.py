@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from lfcs.results import Condition, fisher_exact_two_sided, load_conditions, load_reference, within_seed_noise
+from lfcs.analysis.results import Condition, fisher_exact_two_sided, load_conditions, load_reference, within_seed_noise
 
 MARK_EVERY = 250
 

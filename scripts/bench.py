@@ -1,9 +1,9 @@
 """Throughput of lfcs on this machine: python scripts/bench.py [--episodes 20] [--repeats 3] [--out results/bench]
 
-Three process layouts: one agent in one process, 10 agents in one process, and Fig. 1c's set-up (``--agents 20``
-over ``--workers 2`` processes, split by ``lfcs.training.agent_groups``, one torch thread per process). Each layout's
-processes start once and build one ``AgentGroup`` each (training's own env construction and code path), play one
-untimed warm-up episode of each kind, then alternate env only / training ``--repeats`` times:
+Three process layouts: one agent in one process, 10 agents in one process, and Fig. 1c's set-up (``--agents 20`` over
+``--workers 2`` processes, split by ``lfcs.running.training.agent_groups``, one torch thread per process). Each layout's
+processes start once and build one ``AgentGroup`` each (training's own env construction and code path), play one untimed
+warm-up episode of each kind, then alternate env only / training ``--repeats`` times:
   env only: the group's own envs, the exact Pong-100 protocol (reset, 1 + 20 NOOPs, 100 steps in lockstep),
             random actions, no network;
   training: ``AgentGroup.run_episode`` (lf-cs fast, 2 passes, N = 500), acting and learning.
@@ -74,7 +74,7 @@ def _worker(conn, overrides: list[str], agent_ids: list[int], rank: int, label: 
     """One process of a layout: build the group, warm up, then run the measurements the parent asks for."""
     torch.set_num_threads(1)
     try:
-        from lfcs.agents import AgentGroup
+        from lfcs.running.agents import AgentGroup
 
         group = AgentGroup(compose(overrides), agent_ids)
         rng = np.random.default_rng(ACTION_SEED + agent_ids[0])
@@ -246,7 +246,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from lfcs.training import agent_groups
+    from lfcs.running.training import agent_groups
 
     args = parse_args()
     overrides = ["experiment=pong100_lfcs", "progress=false", *args.overrides]

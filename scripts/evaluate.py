@@ -3,15 +3,15 @@
     python scripts/evaluate.py PATH [--episodes 100] [--policy greedy|sample] [--agent B] [--out FILE]
                                [--video FILE.mp4 --video-episodes 3]
 
-PATH is a run directory or a checkpoint file; the seeds are documented in lfcs/evaluate.py.
+PATH is a run directory or a checkpoint file; the seeds are documented in lfcs/export/evaluate.py.
 """
 
 import sys
 from pathlib import Path
 
-from lfcs.evaluate import POLICY_MODES, evaluate, write_json
-from lfcs.saved_agent import load_agent
-from lfcs.scripting import OneLineParser, guarded
+from lfcs.export.evaluate import POLICY_MODES, evaluate, write_json
+from lfcs.export.saved_agent import load_agent
+from lfcs.running.scripting import OneLineParser, guarded
 
 PROG = "evaluate.py"
 

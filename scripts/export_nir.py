@@ -3,15 +3,15 @@
     python scripts/export_nir.py CHECKPOINT OUT.nir [--agent B]
 
 CHECKPOINT is a checkpoint file or a run directory. The graph's conventions (dt = 1 forward Euler, delayed
-recurrent edges, logits output) are in lfcs/nir_export.py and in the graph's metadata.
+recurrent edges, logits output) are in lfcs/export/nir_export.py and in the graph's metadata.
 """
 
 import sys
 from pathlib import Path
 
-from lfcs.nir_export import export
-from lfcs.saved_agent import load_agent
-from lfcs.scripting import OneLineParser, guarded
+from lfcs.export.nir_export import export
+from lfcs.export.saved_agent import load_agent
+from lfcs.running.scripting import OneLineParser, guarded
 
 PROG = "export_nir.py"
 

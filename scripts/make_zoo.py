@@ -5,7 +5,7 @@
 
 Every agent of every run directory (or checkpoint file) becomes ``<out>/<P><method>_seed<k>.pt`` (method from
 learner.timescale: fast -> lfcs, slow -> eprop; k = the run's seed + the agent id), evaluated greedily on the
-held-out seeds of lfcs/evaluate.py into ``<name>.eval.json``, exactly what ``scripts/evaluate.py <file>`` writes.
+held-out seeds of lfcs/export/evaluate.py into ``<name>.eval.json``, exactly what ``scripts/evaluate.py <file>`` writes.
 --frame / --raster: a video frame (screen and action bars) / spike raster of the best lf-cs agent, for the README.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lfcs.evaluate import evaluate, write_json
-from lfcs.saved_agent import load_agent
-from lfcs.scripting import OneLineParser, guarded
-from lfcs.zoo import best, eval_name, extract, snapshot, write_index
+from lfcs.export.evaluate import evaluate, write_json
+from lfcs.export.saved_agent import load_agent
+from lfcs.export.zoo import best, eval_name, extract, snapshot, write_index
+from lfcs.running.scripting import OneLineParser, guarded
 
 PROG = "make_zoo.py"
 STATS = ("mean", "std", "iqm", "ci95")

@@ -28,10 +28,10 @@ from bench import compose  # scripts/bench.py, beside this file
 from bench_record import git_state, machine
 from torch.utils.tensorboard import SummaryWriter
 
-from lfcs.agents import AgentGroup
-from lfcs.logger import RunLogger
-from lfcs.observe import Observer
-from lfcs.rollout import play_episode
+from lfcs.analysis.observe import Observer
+from lfcs.learning.acting import play_episode
+from lfcs.running.agents import AgentGroup
+from lfcs.running.logger import RunLogger
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = 0.05  # observation may cost at most 5 % of training throughput
@@ -54,7 +54,7 @@ def measure(num_agents: int, episodes: int, repeats: int, overrides: list[str]) 
     group.run_episode()  # warm-up: compiles the kernels
     train_s = _seconds(lambda: [group.run_episode() for _ in range(episodes)], repeats) / episodes
     seeds = [None] * num_agents
-    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, seeds, True)
+    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, seeds, group.backend)
     _, record = group.learner.learn(buffer)  # the group is used up for training from here on: no matter
     ref, new = group.ref_policy, group.new_policy
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,6 +13,6 @@ if __name__ == "__main__":
     venv_python = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
     if importlib.util.find_spec("torch") is None and venv_python.exists() and Path(sys.executable) != venv_python:
         os.execv(venv_python, [str(venv_python), __file__, *sys.argv[1:]])
-    from lfcs.parity import main
+    from lfcs.analysis.parity import main
 
     sys.exit(main(sys.argv[1:]))

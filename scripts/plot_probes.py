@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lfcs.results import _identity, _label, find_runs
+from lfcs.analysis.results import _identity, _label, find_runs
 
 
 def probe_curves(run: Path, tag: str) -> dict[int, dict[int, float]]:

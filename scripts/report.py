@@ -6,7 +6,7 @@
 Runs under the DIRs are grouped into conditions as scripts/aggregate.py does (configuration minus seed-like keys,
 labelled by the multirun folder), listed in the order of the DIRs. At budget E (default: the largest episode that
 every seed of every condition reached; a multiple of the 50-episode window), per condition:
-- final reward of a seed: the mean reward_mean50 of its last 5 windows ending at or before E (lfcs/results.py);
+- final reward of a seed: the mean reward_mean50 of its last 5 windows ending at or before E (lfcs/analysis/results.py);
 - IQM: scipy.stats.trim_mean(finals, 0.25) over seeds, with a 95 % percentile-bootstrap CI from
   scipy.stats.bootstrap (seeds resampled within the condition; --reps resamples; numpy.random.default_rng(--seed),
   fresh for every interval); mean and std (ddof 1);
@@ -35,11 +35,10 @@ from pathlib import Path
 import numpy as np
 import scipy
 
-from lfcs import report, stats
-from lfcs.agents import WINDOW
+from lfcs.analysis import report, stats
+from lfcs.analysis.results import FINAL_WINDOWS, WINDOW, load_conditions
 from lfcs.errors import ResultsError
-from lfcs.results import FINAL_WINDOWS, load_conditions
-from lfcs.scripting import OneLineParser, guarded
+from lfcs.running.scripting import OneLineParser, guarded
 
 PROG = "report.py"
 

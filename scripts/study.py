@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from lfcs.cli import fail
-from lfcs.study import CONF_DIR, write_report
+from lfcs.running.cli import fail
+from lfcs.running.study import CONF_DIR, write_report
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ import hydra
 from omegaconf import DictConfig
 
 from lfcs import train
-from lfcs.cli import precheck, run_guarded
 from lfcs.config import register_schema
-from lfcs.sweeps import continue_study, refuse_finished_trial_folder
+from lfcs.running.cli import precheck, run_guarded
+from lfcs.running.sweeps import continue_study, refuse_finished_trial_folder
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 register_schema()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lfcs.agents import AgentGroup
+from lfcs.running.agents import AgentGroup
 from tests.conftest import make_cfg
 
 TINY = ["network.num_neurons=50", "progress=false"]

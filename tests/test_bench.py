@@ -6,7 +6,7 @@ import json
 import os
 import statistics
 
-from lfcs.training import agent_groups
+from lfcs.running.training import agent_groups
 from tests.conftest import run_script
 
 # JSON line key of each layout's efficiency, and of its median training / env-only rates.

@@ -7,9 +7,9 @@ import itertools
 import pytest
 from omegaconf import OmegaConf
 
-from lfcs.agents import AgentGroup
 from lfcs.config import validate
-from lfcs.logger import flatten_hparams
+from lfcs.running.agents import AgentGroup
+from lfcs.running.logger import flatten_hparams
 from tests.conftest import ROOT, SMALL, make_cfg
 
 

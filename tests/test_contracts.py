@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from lfcs import checkpoint, train
-from lfcs.agents import AgentGroup
-from lfcs.rollout import play_episode
+from lfcs.learning.acting import play_episode
+from lfcs.running.agents import AgentGroup
 from tests.conftest import EVERY_EXTENSION, SMALL, make_cfg, read_metrics
 
 CASES = {
@@ -96,7 +96,7 @@ def test_eprop_replay_reproduces_acting_exactly(stochastic, backend):
     group = AgentGroup(cfg, [0, 1])
     for _ in range(2):
         buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0, 1],
-                                 group.learner.use_kernels)  # fmt: skip
+                                 group.backend)  # fmt: skip
         stats, record = group.learner.learn(buffer)
         assert torch.equal(record.new_probs, buffer.ref_probs[:-1])
         assert stats["mask_fraction"].tolist() == [0.0, 0.0] and stats["abs_log_ratio"].tolist() == [0.0, 0.0]
@@ -107,9 +107,13 @@ def test_lfcs_ratio_starts_at_one_with_stochastic_spikes():
     """lf-cs: before its first update pi_new == pi_ref, so the first replayed step's ratio is exactly 1."""
     group = AgentGroup(make_cfg(*SMALL, "network.stochastic_spikes=true", "num_agents=2"), [0, 1])
     group.run_episode()
-    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [None, None], True)
+    buffer, _ = play_episode(
+        group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [None, None], group.backend
+    )
     group.learner.end_episode(1)  # pi_ref <- pi_new, so that the replay starts from pi_ref's weights
-    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [None, None], True)
+    buffer, _ = play_episode(
+        group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [None, None], group.backend
+    )
     _, record = group.learner.learn(buffer)
     assert torch.equal(record.new_probs[0], buffer.ref_probs[0])
     assert not torch.equal(record.new_probs[-1], buffer.ref_probs[-2])  # later steps see the updates
@@ -121,7 +125,7 @@ def test_every_pass_starts_from_the_reset_state(backend):
     cfg = make_cfg(*SMALL, "network.rec_std=0.1", f"backend={backend}")
     group = AgentGroup(cfg, [0])
     group.learner.rule = group.learner.rule._replace(lr=0.0)  # the passes read the rule
-    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0], False)
+    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0], group.backend)
     first = group.learner.learn(buffer)[1].new_probs.clone()
     assert torch.equal(group.learner.learn(buffer)[1].new_probs, first)
 

@@ -11,11 +11,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import envs
 from envs.wrappers import ScaledObservation
 from lfcs import train
-from lfcs.agents import AgentGroup
+from lfcs.environments import env_state, episode_horizon, make_env, make_env_from_config, set_env_state
 from lfcs.errors import ConfigError
-from lfcs.evaluate import evaluate
-from lfcs.rollout import env_state, episode_horizon, make_env, make_env_from_config, set_env_state
-from lfcs.saved_agent import load_agent
+from lfcs.export.evaluate import evaluate
+from lfcs.export.saved_agent import load_agent
+from lfcs.running.agents import AgentGroup
 from tests.conftest import make_cfg
 
 

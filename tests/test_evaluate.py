@@ -10,9 +10,11 @@ import pytest
 import torch
 
 import envs
-from lfcs.evaluate import HELDOUT_ENV_SEED_BASE, bootstrap_ci, evaluate, interquartile_mean, summarize
-from lfcs.rollout import make_env, play_episode
-from lfcs.saved_agent import load_agent
+from lfcs import backends
+from lfcs.environments import make_env
+from lfcs.export.evaluate import HELDOUT_ENV_SEED_BASE, bootstrap_ci, evaluate, interquartile_mean, summarize
+from lfcs.export.saved_agent import load_agent
+from lfcs.learning.acting import play_episode
 from tests.conftest import load_script, run_script
 from tests.saved_runs import save_groups
 
@@ -43,7 +45,9 @@ def test_greedy_plays_the_argmax_and_consumes_the_same_randomness(run):
     results = {}
     for greedy in (False, True):
         gen = torch.Generator().manual_seed(5)
-        buffer, _ = play_episode([env], saved.ref_policy, [gen], 100, 0.99, [7], True, greedy=greedy)
+        buffer, _ = play_episode(
+            [env], saved.ref_policy, [gen], 100, 0.99, [7], backends.select("kernels", "cpu"), greedy=greedy
+        )
         results[greedy] = (buffer, gen.get_state())
     greedy_buffer = results[True][0]
     np.testing.assert_array_equal(greedy_buffer.actions, greedy_buffer.ref_probs.argmax(-1))
@@ -123,7 +127,7 @@ def test_rendering_leaves_pong100_unchanged():
 def test_video_is_a_readable_mp4_and_changes_no_result(run, tmp_path):
     import imageio.v2 as imageio
 
-    from lfcs.video import canvas_size
+    from lfcs.export.video import canvas_size
 
     saved = load_agent(run[0], 0)
     video = tmp_path / "clip.mp4"

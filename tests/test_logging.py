@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lfcs import train
-from lfcs.logger import OBJECTIVE_TAG, TAGS
+from lfcs.running.logger import OBJECTIVE_TAG, TAGS
 from tests.conftest import SMALL, make_cfg, read_metrics
 
 

@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from lfcs.buffer import advantages_from_rewards
-from lfcs.neurons import initial_state, make_neuron_params, network_step, policy_probs, sample_actions
-from lfcs.rule import smooth
+from lfcs.network.neurons import initial_state, make_neuron_params, network_step, policy_probs, sample_actions
+from lfcs.rules.episodes import advantages_from_rewards
+from lfcs.rules.maths import smooth
 
 A_M, A_S, A_RO = math.exp(-1 / 6), math.exp(-1 / 4), math.exp(-1)
 H, W_RES, V0, KAPPA = -8.0, 100.0, -4.0, 2.5

@@ -13,9 +13,11 @@ import pytest
 import torch
 
 import envs
-from lfcs.nir_export import NirExportError, export
-from lfcs.rollout import make_env, make_env_from_config, play_episode
-from lfcs.saved_agent import load_agent
+from lfcs import backends
+from lfcs.environments import make_env, make_env_from_config
+from lfcs.export.nir_export import NirExportError, export
+from lfcs.export.saved_agent import load_agent
+from lfcs.learning.acting import play_episode
 from tests.conftest import ROOT
 from tests.saved_runs import save_groups
 
@@ -102,7 +104,9 @@ def test_round_trip_reproduces_pi_ref_on_a_pong_episode(tmp_path, rec_std):
     assert ("synapse" in graph.nodes) == (rec_std > 0)
 
     env = make_env(envs.PONG100_ID)
-    buffer, stats = play_episode([env], saved.ref_policy, [torch.Generator().manual_seed(1)], 100, 0.99, [11])
+    buffer, stats = play_episode(
+        [env], saved.ref_policy, [torch.Generator().manual_seed(1)], 100, 0.99, [11], backends.select("torch", "cpu")
+    )
     assert int(stats["episode_length"][0]) == 100 and float(stats["firing_rate"][0]) > 0.01  # spikes matter
     obs, ref_probs = buffer.obs[:, 0].numpy(), buffer.ref_probs[:, 0].numpy()  # (T, I), (T, O)
     probs = softmax(run_nir(graph, obs))
@@ -117,7 +121,9 @@ def test_wrong_time_convention_would_be_caught(tmp_path):
     export(saved, tmp_path / "p.nir")
     graph = nir.read(str(tmp_path / "p.nir"))
     env = make_env(envs.PONG100_ID)
-    buffer, _ = play_episode([env], saved.ref_policy, [torch.Generator().manual_seed(1)], 100, 0.99, [11])
+    buffer, _ = play_episode(
+        [env], saved.ref_policy, [torch.Generator().manual_seed(1)], 100, 0.99, [11], backends.select("torch", "cpu")
+    )
     for node in graph.nodes.values():
         if isinstance(node, nir.LI):
             node.tau = 1.0 / (1.0 - np.exp(-1.0 / node.tau))  # dt / tau' = 1 - exp(-dt / tau)

@@ -10,13 +10,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lfcs import checkpoint, train
-from lfcs.agents import AgentGroup
-from lfcs.evaluate import evaluate
-from lfcs.logger import EXTRA_TAGS, TAGS
-from lfcs.neurons import policy_probs
-from lfcs.observe import record_hidden, taken_ratios
-from lfcs.rollout import play_episode
-from lfcs.saved_agent import load_agent
+from lfcs.analysis.observe import record_hidden, taken_ratios
+from lfcs.export.evaluate import evaluate
+from lfcs.export.saved_agent import load_agent
+from lfcs.learning.acting import play_episode
+from lfcs.network.neurons import policy_probs
+from lfcs.running.agents import AgentGroup
+from lfcs.running.logger import EXTRA_TAGS, TAGS
 from tests.conftest import ROOT, SMALL, make_cfg, read_metrics
 
 OBSERVE_ALL = ["log_images_every=1", "probe_every=2", "eval_every=2", "eval_episodes=3"]
@@ -27,7 +27,9 @@ OFF = ["log_images_every=0", "probe_every=0", "eval_every=0"]
 def test_record_hidden_reproduces_what_the_compiled_actor_did(stochastic):
     cfg = make_cfg(*SMALL, "num_agents=2", f"network.stochastic_spikes={str(stochastic).lower()}", *OFF)
     group = AgentGroup(cfg, [0, 1])
-    buffer, stats = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0, 1], True)
+    buffer, stats = play_episode(
+        group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0, 1], group.backend
+    )
     z, v, r = record_hidden(group.ref_policy, buffer)
     assert z.shape == v.shape == r.shape == (group.horizon, 2, 40)
     lengths = buffer.lengths.tolist()
@@ -45,7 +47,7 @@ def test_record_hidden_reproduces_what_the_compiled_actor_did(stochastic):
 def test_taken_ratios_are_one_when_pi_new_is_pi_ref():
     cfg = make_cfg(*SMALL, *OFF)
     group = AgentGroup(cfg, [0])
-    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0], True)
+    buffer, _ = play_episode(group.envs, group.ref_policy, group.generators, group.horizon, 0.99, [0], group.backend)
     assert torch.equal(taken_ratios(buffer.ref_probs[:-1], buffer), torch.ones(group.horizon - 1, 1).double())
 
 

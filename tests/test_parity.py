@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lfcs.parity import TOLERANCE, check_file, main
+from lfcs.analysis.parity import TOLERANCE, check_file, main
 from tests.conftest import GOLDEN_DIR, run_script
 
 GOLDEN = sorted(GOLDEN_DIR.glob("*.npz"))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from lfcs.probes import intrinsic_dimension, linear_cka
+from lfcs.analysis.probes import intrinsic_dimension, linear_cka
 
 
 def _plane(rng, samples: int, dim: int, ambient: int) -> np.ndarray:

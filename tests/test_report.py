@@ -1,4 +1,4 @@
-"""scripts/report.py and lfcs/stats.py: every statistic against an independent computation on small cases."""
+"""scripts/report.py and lfcs/analysis/stats.py: every statistic against an independent computation on small cases."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import os
 import numpy as np
 import pytest
 
-from lfcs import stats
-from lfcs.report import common_budget, episodes_to_threshold
-from lfcs.results import Condition
+from lfcs.analysis import stats
+from lfcs.analysis.report import common_budget, episodes_to_threshold
+from lfcs.analysis.results import Condition
 from tests.conftest import load_script, run_script
 
 REPS = 10_000
@@ -36,7 +36,7 @@ def pi_by_counting(x, y) -> float:
 def test_the_statistics_are_a_leaf_module():
     from tests.test_imports import loaded_after
 
-    assert loaded_after("import lfcs.stats", ("torch", "lfcs.agents", "lfcs.results")) == []
+    assert loaded_after("import lfcs.analysis.stats", ("torch", "lfcs.running.agents", "lfcs.analysis.results")) == []
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

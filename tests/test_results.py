@@ -6,7 +6,7 @@ import math
 
 from omegaconf import OmegaConf
 
-from lfcs.results import (
+from lfcs.analysis.results import (
     Condition,
     config_differences,
     fisher_exact_two_sided,

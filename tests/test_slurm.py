@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from lfcs import checkpoint
-from lfcs.logger import CSV_COLUMNS
-from lfcs.training import _StopRequest
+from lfcs.running.logger import CSV_COLUMNS
+from lfcs.running.training import _StopRequest
 from tests.conftest import ROOT, read_metrics
 
 SLURM_LOCAL = ROOT / "scripts" / "slurm_local.sh"

@@ -8,7 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lfcs import train
-from lfcs.logger import TAGS
+from lfcs.running.logger import TAGS
 from tests.conftest import SMALL, make_cfg, read_metrics
 
 REQUIRED_TAGS = {

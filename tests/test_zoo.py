@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lfcs import checkpoint, train
-from lfcs.zoo import extract, one_agent_state
+from lfcs.export.zoo import extract, one_agent_state
 from tests.conftest import load_script, make_cfg, run_script
 from tests.saved_runs import save_groups
 

@@ -1,0 +1,158 @@
+"""The lf-cs learner (METHOD.md §3): pi_new replays pi_ref's last episode with eligibility traces.
+
+``fast`` takes one Adam ascent step per replayed step on that step's D; ``slow`` one per pass on the summed D.
+A pass replays t = 0 .. T-2 from the reset network state, with the spike noise acting drew (common random numbers).
+The end of episode k (k > 0) takes one Adam step with a zero gradient (``trailing_zero_step``) and copies
+pi_ref <- pi_new every ``ref_update_every`` episodes. The learner drives episodes, passes and optimisers: a pass is
+the backend's ``replay_pass`` (``lfcs.backends``, chosen once per agent group); the critic is
+``lfcs.learning.critic``, the stored episodes ``lfcs.rules.episodes.ReplayStore``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lfcs.backends.base import Backend
+from lfcs.learning.critic import TdCritic
+from lfcs.network.policy import SpikingPolicy
+from lfcs.rules.episodes import EpisodeBuffer, ReplayStore, StoredEpisode
+from lfcs.rules.maths import CLIP_WEIGHTS, AdamState, replayed_steps, step_credit
+from lfcs.rules.replay import STATS, PassRecord, ReplayRule
+
+
+class LfcsLearner:
+    """Owns pi_new's Adam state, the replay store and the critic; pi_ref is only ever overwritten by copies of pi_new.
+
+    Constructor keywords are the keys of config group ``learner``.
+    """
+
+    def __init__(
+        self,
+        new_policy: SpikingPolicy,
+        ref_policy: SpikingPolicy,
+        backend: Backend,
+        *,
+        timescale: str = "fast",
+        n_passes: int = 2,
+        eps: float = 0.2,
+        lr: float = 1.5e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        adam_eps: float = 1e-5,
+        gamma: float = 0.99,
+        trailing_zero_step: bool = True,
+        ref_update_every: int = 1,
+        learn_rec: bool = False,
+        rec_lr: float | None = None,
+        clip: str = "mask",
+        replay_episodes: int = 1,
+        terminal_credit: bool = False,
+        critic: str = "none",
+        critic_lr: float = 1e-3,
+        track_rec_grad: bool = False,
+    ):
+        if timescale not in ("fast", "slow"):
+            raise ValueError(f"learner.timescale={timescale!r}: allowed values are fast, slow")
+        if clip not in CLIP_WEIGHTS:
+            raise ValueError(f"learner.clip={clip!r}: allowed values are {', '.join(CLIP_WEIGHTS)}")
+        if critic not in ("none", "td"):
+            raise ValueError(f"learner.critic={critic!r}: allowed values are none, td")
+        if learn_rec and new_policy.w_rec is None:
+            raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
+        self.new_policy, self.ref_policy = new_policy, ref_policy
+        self.n_passes = int(n_passes)
+        self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
+        # The rule is the one home of the settings a pass reads; the learner reads them from it too.
+        # G_rec is computed when it is applied or when a caller (parity, diagnostics) asks for its sum.
+        compute_rec = bool(learn_rec) or (bool(track_rec_grad) and new_policy.w_rec is not None)
+        self.rule = ReplayRule(timescale == "fast", float(gamma), float(eps), clip, bool(terminal_credit), compute_rec,
+                               bool(learn_rec), float(lr), (float(betas[0]), float(betas[1])), float(adam_eps),
+                               float(lr) if rec_lr is None else float(rec_lr))  # fmt: skip
+        self.adam_out = AdamState.zeros_like(new_policy.w_out)
+        self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if learn_rec else None
+        self.backend = backend
+        self.store = ReplayStore(replay_episodes)
+        self.critic = None
+        if critic == "td":
+            like = new_policy.w_out[:, 0, :]  # (B, N)
+            self.critic = TdCritic(like, float(critic_lr), self.rule.betas, self.rule.adam_eps, backend)
+
+    # -- replay ------------------------------------------------------------------------------------------------
+    def learn(self, buffer: EpisodeBuffer) -> tuple[dict[str, torch.Tensor], PassRecord]:
+        """One learning phase: store the episode, then n_passes rounds over the stored episodes (oldest first).
+
+        Returns per-agent mean statistics (B,) over every replayed step, and the record of the new episode's first
+        pass.
+        """
+        met = self._met_advantages(buffer)
+        rule = self.rule
+        credit = step_credit(met, buffer.lengths, rule.gamma, rule.pair_after) if rule.clip == "ppo" else None
+        self.store.add(StoredEpisode(buffer, met, credit))
+        replay = self.backend.replay_pass
+        totals, replayed, record = None, None, None
+        newest = len(self.store.episodes) - 1
+        for k in range(self.n_passes):
+            for i, stored in enumerate(self.store.episodes):
+                sums, rec = replay(self.new_policy, stored, rule, self.adam_out, self.adam_rec)
+                steps = replayed_steps(stored.buffer.lengths.cpu(), rule.pair_after).clamp(min=1).to(sums.dtype)
+                totals = sums if totals is None else totals + sums
+                replayed = steps if replayed is None else replayed + steps
+                record = rec if (k == 0 and i == newest) else record
+        means = totals / replayed.unsqueeze(1)
+        return {name: means[:, i] for i, name in enumerate(STATS)}, record
+
+    def _met_advantages(self, buf: EpisodeBuffer) -> torch.Tensor:
+        """The advantage (T, B) that replayed step t meets: A_t with E_{t-1} (the paper), or delta_t with E_t
+        (terminal credit). Without a critic A_t = r_{t-1} (the buffer's advantages) and delta_t = r_t."""
+        if self.critic is None:
+            return buf.rewards if self.rule.pair_after else buf.advantages
+        deltas = self.critic.deltas(buf, self.ref_policy, self.rule.gamma)  # pi_ref: the policy that played buf
+        if self.rule.pair_after:
+            return deltas
+        met = torch.zeros_like(deltas)
+        met[1:] = deltas[:-1]  # A_t = r_{t-1} - V_{t-1} + gamma V_t = delta_{t-1}, A_0 = 0
+        return met
+
+    # -- end of episode ----------------------------------------------------------------------------------------
+    def end_episode(self, episode: int) -> None:
+        """METHOD.md §3 'End of episode': for k > 0 a zero-gradient Adam step, then pi_ref <- pi_new."""
+        if episode <= 0:
+            return
+        if self.trailing_zero_step:
+            betas, adam_eps = self.rule.betas, self.rule.adam_eps
+            for weights, state, lr in self._adam_pairs():
+                self.backend.adam_zero_step(weights, state, lr, betas, adam_eps)
+        if episode % self.ref_update_every == 0:
+            self.ref_policy.load_state_dict(self.new_policy.state_dict())
+
+    def _adam_pairs(self) -> list[tuple[torch.Tensor, AdamState, float]]:
+        pairs = [(self.new_policy.w_out, self.adam_out, self.rule.lr)]
+        if self.rule.learn_rec:
+            pairs.append((self.new_policy.w_rec, self.adam_rec, self.rule.rec_lr))
+        return pairs
+
+    # -- state -------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Adam state of W_out (and W_rec), moments in torch's maximize convention (exp_avg holds the moment of -D);
+        with a critic its w_V and Adam state; with replay_episodes > 1 the stored episodes still to be replayed."""
+        state = {f"out.{key}": value.cpu() for key, value in self.adam_out._asdict().items()}
+        if self.rule.learn_rec:
+            state.update({f"rec.{key}": value.cpu() for key, value in self.adam_rec._asdict().items()})
+        if self.critic is not None:
+            state.update(self.critic.state_dict())
+        state.update(self.store.state_dict())
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for prefix, adam in (("out", self.adam_out), ("rec", self.adam_rec)):
+            if adam is None:
+                continue
+            for key, tensor in adam._asdict().items():
+                saved = state[f"{prefix}.{key}"]
+                if saved.shape != tensor.shape:
+                    raise ValueError(
+                        f"Adam state {prefix}.{key} has shape {tuple(saved.shape)}, expected {tuple(tensor.shape)}"
+                    )
+                tensor.copy_(saved)
+        if self.critic is not None:
+            self.critic.load_state_dict(state)
+        self.store.load_state_dict(state, self.new_policy.w_out.device)

@@ -1,0 +1,154 @@
+"""The per-step maths of the lf-cs rule (METHOD.md §3) and its Adam ascent, as pure torch functions.
+
+For replayed step t (stored input x_t, pi_ref's action a_t and probabilities q_t, advantage A_t), with O actions::
+
+    smooth(u) = (u + 0.01) / (1 + 0.01 O)                         (1.03 for Pong-100's three actions)
+    rho       = smooth(pi_t) / smooth(q_t)                        (vector over actions)
+    m         = 1[1 - eps < rho[a_t] < 1 + eps]                  (learner.clip=mask; see CLIP_WEIGHTS)
+    G_out     = ((onehot(a_t) - pi_t) * rho * m) outer r_t
+    G_rec     = ((W_out^T ((onehot(a_t) - smooth(pi_t)) * rho * m)) * sigma'(v_t)) outer p_t
+    D        += A_t * E_{t-1};   E_t = gamma * E_{t-1} + G
+
+These functions serve the torch learner (any device); ``lfcs.backends.kernels`` computes the same on the CPU.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+SMOOTH_FLOOR = 0.01  # smooth(u) = (u + 0.01) / (1 + 0.01 O) keeps the ratio finite for tiny probabilities
+
+
+def smooth_scale(num_actions: int) -> float:
+    """The normaliser 1 + 0.01 O of smooth(u), so that smooth sums to 1 over O actions."""
+    return 1.0 + num_actions * SMOOTH_FLOOR
+
+
+def smooth(probs: torch.Tensor) -> torch.Tensor:
+    """smooth(u) over the last axis (the actions)."""
+    return (probs + SMOOTH_FLOOR) / smooth_scale(probs.shape[-1])
+
+
+def ratio(probs: torch.Tensor, smooth_ref: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """rho (B, O) and rho[a_t] (B,) from pi_new's probs (B, O) and smooth(q_t) (B, O).
+
+    A division, not a product with 1 / smooth(q_t): when pi_new == pi_ref the ratio is then exactly 1."""
+    rho = smooth(probs) / smooth_ref
+    return rho, rho.gather(1, actions.unsqueeze(1)).squeeze(1)
+
+
+# learner.clip: the weight m (B,) of a replayed step from rho[a_t] (B,) and its credit C (B,).
+def mask_weight(taken, credit, lo, hi):
+    """The paper's mask: m = 1[lo < rho < hi], whatever the sign of the credit."""
+    return ((taken > lo) & (taken < hi)).to(taken.dtype)
+
+
+def no_clip_weight(taken, credit, lo, hi):
+    """m = 1: every step weighted by rho alone."""
+    return torch.ones_like(taken)
+
+
+def ppo_weight(taken, credit, lo, hi):
+    """PPO's min(rho C, clip(rho, lo, hi) C): the gradient of rho C survives where that term is the smaller."""
+    return (taken * credit <= taken.clamp(lo, hi) * credit).to(taken.dtype)
+
+
+CLIP_WEIGHTS = {"mask": mask_weight, "none": no_clip_weight, "ppo": ppo_weight}
+CLIP_MODES = {"mask": 0, "none": 1, "ppo": 2}  # the same rules as ``lfcs.backends.kernels``' clip_mode codes
+
+
+def ratio_and_mask(
+    probs: torch.Tensor, smooth_ref: torch.Tensor, actions: torch.Tensor, lo: float, hi: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """rho (B, O), rho[a_t] (B,) and the paper's mask m (B,)."""
+    rho, taken = ratio(probs, smooth_ref, actions)
+    return rho, taken, mask_weight(taken, None, lo, hi)
+
+
+def replayed_steps(lengths: torch.Tensor, pair_after: bool) -> torch.Tensor:
+    """Steps each agent replays: t = 0 .. L-2 with the paper's pairing, t = 0 .. L-1 with terminal credit."""
+    return lengths if pair_after else lengths - 1
+
+
+def step_credit(met: torch.Tensor, lengths: torch.Tensor, gamma: float, pair_after: bool) -> torch.Tensor:
+    """C_s (T, B): the discounted sum of the advantages that step s's trace term G_s meets in a pass.
+
+    met (T, B) is the advantage met at replayed step t. The paper's pairing (D += A_t E_{t-1}) gives
+    C_s = sum_{t = s+1}^{S-1} gamma^(t-1-s) A_t; terminal credit (D += A_t E_t) gives C_s = sum_{t = s}^{S-1}
+    gamma^(t-s) A_t, with S the replayed steps. (In a slow pass D = sum_s C_s G_s exactly.)
+    """
+    steps = replayed_steps(lengths, pair_after).to(met.device)
+    horizon = met.shape[0]
+    valid = (torch.arange(horizon, device=met.device).unsqueeze(1) < steps.unsqueeze(0)).to(met.dtype)
+    tail = torch.zeros_like(met)  # tail[s] = sum_{t >= s, t < S} gamma^(t-s) met[t]
+    running = torch.zeros_like(met[0])
+    for t in range(horizon - 1, -1, -1):
+        running = met[t] * valid[t] + gamma * running
+        tail[t] = running
+    if pair_after:
+        return tail
+    credit = torch.zeros_like(met)
+    credit[:-1] = tail[1:]
+    return credit
+
+
+def readout_coef(probs, rho, mask, onehot):
+    """(onehot(a_t) - pi_t) * rho * m, the post-synaptic factor of G_out: (B, O)."""
+    return (onehot - probs) * rho * mask.unsqueeze(1)
+
+
+def recurrent_post(probs, rho, mask, onehot, w_out, v_pre):
+    """(W_out^T ((onehot - smooth(pi)) * rho * m)) * sigma'(v_t), the post-synaptic factor of G_rec: (B, N)."""
+    coef = (onehot - smooth(probs)) * rho * mask.unsqueeze(1)  # (B, O)
+    back = (w_out * coef.unsqueeze(2)).sum(1)  # W_out^T coef, (B, N)
+    sig = torch.sigmoid(v_pre)
+    return back * (sig * (1.0 - sig))  # sigma'(v) of width 1, on the pre-reset membrane
+
+
+def trace_step(trace: torch.Tensor, post: torch.Tensor, pre: torch.Tensor, gamma: float) -> torch.Tensor:
+    """E_t = gamma E_{t-1} + post outer pre: trace (B, M, K), post (B, M), pre (B, K)."""
+    return trace * gamma + post.unsqueeze(2) * pre.unsqueeze(1)
+
+
+class AdamState(NamedTuple):
+    """Adam moments of one weight tensor (B, ...) in torch's maximize convention (moments of -D), steps (B,)."""
+
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    step: torch.Tensor
+
+    @staticmethod
+    def zeros_like(weights: torch.Tensor) -> AdamState:
+        step = torch.zeros(weights.shape[0], dtype=torch.float64, device=weights.device)
+        return AdamState(torch.zeros_like(weights), torch.zeros_like(weights), step)
+
+
+def adam_ascent_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: AdamState,
+    active: torch.Tensor,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """One Adam ascent step on D (``torch.optim.Adam(maximize=True)``'s maths), in place, for agents with active=1.
+
+    param, grad (B, ...); active (B,) bool. An inactive agent's weights, moments and step count stay as they are.
+    """
+    beta1, beta2 = betas
+    shape = (-1,) + (1,) * (param.dim() - 1)
+    keep = active.view(shape)
+    steps = state.step + active.to(state.step.dtype)
+    state.step.copy_(steps)
+    bias1 = (1.0 - beta1**steps).view(shape).to(param.dtype)
+    inv_bias2_sqrt = (1.0 / (1.0 - beta2**steps).sqrt()).view(shape).to(param.dtype)
+    g = -grad
+    m = state.exp_avg + (1.0 - beta1) * (g - state.exp_avg)
+    v = beta2 * state.exp_avg_sq + (1.0 - beta2) * g * g
+    new = param - (lr / bias1) * m / (v.sqrt() * inv_bias2_sqrt + eps)
+    state.exp_avg.copy_(torch.where(keep, m, state.exp_avg))
+    state.exp_avg_sq.copy_(torch.where(keep, v, state.exp_avg_sq))
+    param.copy_(torch.where(keep, new, param))
