@@ -31,9 +31,9 @@ def rows_of(run_dir) -> dict[int, list[dict]]:
 
 
 def test_the_script_keeps_lfcs_s_contracts():
-    from lfcs.agents import WINDOW
+    from lfcs.analysis.results import WINDOW
     from lfcs.config import Config
-    from lfcs.logger import CSV_COLUMNS
+    from lfcs.running.logger import CSV_COLUMNS
 
     assert peers.CSV_COLUMNS == CSV_COLUMNS
     assert peers.WINDOW == WINDOW
@@ -42,7 +42,7 @@ def test_the_script_keeps_lfcs_s_contracts():
 
 @pytest.mark.parametrize("name", ["cartpole", "masked_cartpole", "pong100", "pong100_nosticky"])
 def test_a_peer_plays_lfcs_s_env_without_the_input_encoding(name):
-    from lfcs.rollout import make_env
+    from lfcs.environments import make_env
 
     env_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "env" / f"{name}.yaml"))
     theirs = make_env(env_cfg["id"], env_cfg["max_episode_steps"], env_cfg["kwargs"])  # lfcs's, without obs_*
@@ -158,8 +158,8 @@ def test_pong100_runs_with_frame_stacking_and_its_kwargs(tmp_path, algo):
 
 def lfcs_run(run_dir, seeds: int, episodes: int) -> None:
     """A run directory as lfcs's scripts/train.py leaves it (config.yaml by lfcs's own code; made-up returns)."""
-    from lfcs.logger import CSV_COLUMNS
-    from lfcs.rundir import prepare_run_dir
+    from lfcs.running.logger import CSV_COLUMNS
+    from lfcs.running.rundir import prepare_run_dir
 
     prepare_run_dir(make_cfg("env=cartpole", f"num_agents={seeds}", f"iterations={episodes}", f"run_dir={run_dir}"))
     with open(run_dir / "metrics.csv", "w", newline="") as handle:
@@ -175,7 +175,7 @@ def lfcs_run(run_dir, seeds: int, episodes: int) -> None:
 
 
 def test_report_and_aggregate_put_a_peer_and_an_lfcs_run_in_one_table(tmp_path):
-    from lfcs.results import load_conditions
+    from lfcs.analysis.results import load_conditions
 
     lfcs_dir, peer_dir = tmp_path / "cartpole_lfcs", tmp_path / "cartpole_ppo"
     lfcs_run(lfcs_dir, seeds=2, episodes=100)
