@@ -28,7 +28,7 @@ from tests.conftest import ROOT, read_metrics
 SLURM_LOCAL = ROOT / "scripts" / "slurm_local.sh"
 TINY = ["num_agents=1", "network.num_neurons=20", "progress=false"]
 ON_SLURM = ["launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
-WALL_CLOCK = ("sps",)  # columns that measure time, not the run
+WALL_CLOCK = ("sps", "sps_total")  # columns that measure time, not the run
 
 
 def test_stop_request_checkpoints_first_then_hands_the_signal_to_the_job_system():
