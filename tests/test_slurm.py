@@ -98,6 +98,17 @@ def start():
             proc.wait()
 
 
+@pytest.fixture
+def sweep(tmp_path):
+    """The test's sweep folder; any Slurm job of it still queued or running at the end is cancelled (a failed test
+    would otherwise leave it behind, holding CPUs of the node the next test needs)."""
+    folder = tmp_path / "sweep"
+    yield folder
+    jobs = sorted({p.name.split("_")[0] for p in (folder / ".submitit").glob("[0-9]*")})
+    if jobs:
+        subprocess.run(["scancel", *jobs], capture_output=True, timeout=60)
+
+
 def wait(proc: subprocess.Popen, timeout: float) -> int:
     try:
         return proc.wait(timeout=timeout)
@@ -151,9 +162,8 @@ def assert_same_run(run: Path, reference: Path) -> None:
 
 
 @pytest.mark.slow
-def test_multirun_on_slurm_then_scancel_and_rerun_resumes_bit_identical(cluster, start, tmp_path):
+def test_multirun_on_slurm_then_scancel_and_rerun_resumes_bit_identical(cluster, start, sweep, tmp_path):
     iterations, every = 200, 20
-    sweep = tmp_path / "grid"
     grid = ["-m", *ON_SLURM, "network.readout_gain=2.0,3.0", "seed=0,1", f"iterations={iterations}"]
     cmd = train_command(*grid, f"checkpoint_every={every}", *TINY, f"hydra.sweep.dir={sweep}")
     # Job #3 (readout_gain=3.0, seed=1) is cancelled; its uninterrupted twin runs here meanwhile.
@@ -199,11 +209,10 @@ def test_multirun_on_slurm_then_scancel_and_rerun_resumes_bit_identical(cluster,
 
 
 @pytest.mark.slow
-def test_time_limit_requeues_and_resumes_by_itself_bit_identical(cluster, start, tmp_path):
+def test_time_limit_requeues_and_resumes_by_itself_bit_identical(cluster, start, sweep, tmp_path):
     # Slurm sends USR2 30-90 s into a 2-minute job (its timer ticks every 30 s): 1200 episodes take longer than
     # that even on a fast machine, so the job is requeued at least once and resumes from its USR2 checkpoint.
     iterations, every = 1200, 100
-    sweep = tmp_path / "timeout"
     limits = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=10"]
     run_args = ["seed=0", f"iterations={iterations}", f"checkpoint_every={every}", *TINY]
     reference = tmp_path / "reference"
