@@ -1,10 +1,11 @@
 """launcher=submitit_slurm against a real Slurm controller: a 2 x 2 multirun, scancel + re-run, and a job that hits
 its time limit and comes back by itself. The end state of every interrupted run equals an uninterrupted local run.
 
-    .venv/bin/python -m pytest -m slow tests/test_slurm.py     # about 7 minutes here; uses scripts/slurm_local.sh
+    scripts/slurm_local.sh up && .venv/bin/python -m pytest -q -m slow tests/test_slurm.py   # about 5 minutes here
 
-The cluster test is slow (deselected by default). It brings the local cluster up itself when run as root on a
-machine with apt (and takes it down again), and skips with the reason otherwise.
+The cluster tests are slow (deselected by default); .ci/run runs them after the default tests, on the local cluster.
+Without a controller they bring the local cluster up themselves when run as root on a machine with apt (and take it
+down again), and skip with the reason otherwise; with LFCS_REQUIRE_SLURM=1 (.ci/run sets it) they fail instead.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ SLURM_LOCAL = ROOT / "scripts" / "slurm_local.sh"
 TINY = ["num_agents=1", "network.num_neurons=20", "progress=false"]
 ON_SLURM = ["launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
 WALL_CLOCK = ("sps", "sps_total")  # columns that measure time, not the run
+# Set by .ci/run, which brings the cluster up itself: without a controller the cluster tests fail instead of skipping.
+REQUIRE = "LFCS_REQUIRE_SLURM"
 
 
 def test_stop_request_checkpoints_first_then_hands_the_signal_to_the_job_system():
@@ -66,6 +69,11 @@ def _cluster_up() -> bool:
 def cluster():
     started = False
     if not _cluster_up():
+        if os.environ.get(REQUIRE) == "1":
+            pytest.fail(
+                f"{REQUIRE}=1 but no Slurm controller answers `scontrol ping` (scripts/slurm_local.sh up first)",
+                pytrace=False,
+            )
         if os.geteuid() != 0 or shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
             pytest.skip("no Slurm controller answers `scontrol ping`: run scripts/slurm_local.sh up (as root)")
         up = subprocess.run([str(SLURM_LOCAL), "up"], capture_output=True, text=True, timeout=900)
