@@ -66,6 +66,11 @@ class LearnerConfig:
     terminal_credit: bool = False
     critic: str = "none"
     critic_lr: float = 1e-3
+    off_policy: str = "none"
+    behaviour_cbar: float = 1.0
+    vtrace_rho: float = 1.0
+    vtrace_c: float = 1.0
+    lr_scale: str = "none"
 
 
 @dataclass
@@ -109,6 +114,19 @@ def _obs_numbers_ok(value: Any, positive: bool) -> bool:
     if not values or len(numbers) != len(values):
         return False
     return all(math.isfinite(v) and (v > 0 or not positive) for v in numbers)
+
+
+def _off_policy_checks(learner: DictConfig) -> list[tuple[str, bool, str]]:
+    """learner.off_policy and the constants of its corrections, learner.lr_scale."""
+    mode = learner.off_policy
+    return [
+        ("learner.off_policy", mode in ("none", "decoupled", "vtrace"), "none (the paper), decoupled or vtrace"),
+        ("learner.off_policy", mode != "vtrace" or learner.critic == "td", "vtrace only with learner.critic=td"),
+        ("learner.behaviour_cbar", learner.behaviour_cbar > 0, "a number > 0 (inf: the behaviour weight untruncated)"),
+        ("learner.vtrace_rho", learner.vtrace_rho > 0, "a number > 0 (inf: no truncation)"),
+        ("learner.vtrace_c", learner.vtrace_c >= 0, "a number >= 0 (0: one-step targets; inf: no truncation)"),
+        ("learner.lr_scale", learner.lr_scale in ("none", "per_episode"), "none or per_episode (lr / replay_episodes)"),
+    ]
 
 
 def validate(cfg: DictConfig) -> None:
@@ -166,6 +184,7 @@ def validate(cfg: DictConfig) -> None:
             cfg.learner.critic_lr > 0 and math.isfinite(cfg.learner.critic_lr),
             "a finite number > 0",
         ),
+        *_off_policy_checks(cfg.learner),
     ]
     for name in ("tau_mem_steps", "tau_syn_steps", "tau_readout_steps"):
         checks.append((f"network.{name}", cfg.network[name] > 0, "a time constant > 0 (in steps)"))

@@ -48,8 +48,8 @@ import envs  # noqa: E402, F401  (registers lfcs's env ids)
 PROG = "peers.py"
 # lfcs/running/logger.py CSV_COLUMNS, lfcs/analysis/results.py WINDOW, the objective_windows default
 # (tests/test_peers.py checks them).
-CSV_COLUMNS = ["agent", "episode", "env_steps", "episodic_return", "reward_mean50", "episode_length", "sps"]
-CSV_COLUMNS += ["sps_total", "mask_fraction", "abs_log_ratio", "approx_kl", "firing_rate", "w_out_norm"]
+CSV_COLUMNS = "agent episode env_steps episodic_return reward_mean50 episode_length sps sps_total mask_fraction".split()
+CSV_COLUMNS += "abs_log_ratio approx_kl ref_kl old_episode_weight firing_rate w_out_norm".split()
 WINDOW, OBJECTIVE_WINDOWS = 50, 5
 ENV_SEED_STRIDE = 1_000
 ZOO_COMMIT = "22e3ff2450fd92033f7f032915e1f64894a09584"  # rl-baselines3-zoo, 2026-04-23

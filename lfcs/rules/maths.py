@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 SMOOTH_FLOOR = 0.01  # smooth(u) = (u + 0.01) / (1 + 0.01 O) keeps the ratio finite for tiny probabilities
@@ -152,3 +153,68 @@ def adam_ascent_(
     state.exp_avg.copy_(torch.where(keep, m, state.exp_avg))
     state.exp_avg_sq.copy_(torch.where(keep, v, state.exp_avg_sq))
     param.copy_(torch.where(keep, new, param))
+
+
+# -- off-policy corrections for the older stored episodes (learner.off_policy; README "Replay that learns from older
+# episodes"). Index conventions: a value "of step t" belongs to the action a_t; met_by_step moves it to the replayed
+# step whose update meets it.
+def behaviour_ratio(ref_probs: torch.Tensor, behaviour_probs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """w_t = smooth(pi_ref_t)[a_t] / smooth(q_t)[a_t] (T, B) from probabilities (T, B, O) and actions (T, B).
+
+    pi_ref_t: the current pi_ref over the stored episode; q_t: the pi_ref that played it. Smoothed as the ratio rho
+    is, so w stays finite, and a division, so that w = 1 exactly where pi_ref == q."""
+    taken = actions.unsqueeze(-1)
+    return (smooth(ref_probs).gather(-1, taken) / smooth(behaviour_probs).gather(-1, taken)).squeeze(-1)
+
+
+def met_by_step(per_action: torch.Tensor, pair_after: bool) -> torch.Tensor:
+    """A value of each action a_t (T, B) at the replayed step whose advantage holds a_t's consequence.
+
+    Terminal credit (D += A'_t E_t, A'_t = delta_t): step t, itself. The paper's pairing (D += A_t E_{t-1},
+    A_t = r_{t-1} - V_{t-1} + gamma V_t): step t + 1, so step t carries a_{t-1}'s value, and step 0 carries 0."""
+    if pair_after:
+        return per_action
+    out = torch.zeros_like(per_action)
+    out[1:] = per_action[:-1]
+    return out
+
+
+def vtrace(values, rewards, lengths, terminated, gamma: float, rho, trace_c) -> tuple[torch.Tensor, torch.Tensor]:
+    """V-trace (Espeholt et al. 2018) over a stored episode per agent; every argument time-major (T, B) but lengths
+    and terminated (B,). values V_t = w_V . r_t of the current critic; rho_t = min(rho_bar, w_t),
+    trace_c_t = min(c_bar, w_t). After an agent's last step (L - 1) V_L = 0 if it ended terminated, else
+    V_L = V_{L-1} (a time limit), and v_L = V_L. Recursively, from t = L - 1 down to 0:
+
+        v_t - V_t = rho_t (r_t + gamma V_{t+1} - V_t) + gamma trace_c_t (v_{t+1} - V_{t+1})
+        adv_t     = r_t + gamma v_{t+1} - V_t             (the advantage of a_t)
+
+    Returns (v - V, adv), both (T, B) and 0 past each agent's end. Elementwise over agents (no reduction).
+    """
+    device, dtype = values.device, values.dtype
+    v_, r_, rho_, c_ = (x.detach().cpu().numpy() for x in (values, rewards, rho, trace_c))
+    ends, stop = lengths.cpu().numpy(), terminated.cpu().numpy()
+    horizon = v_.shape[0]
+    diff, adv = np.zeros_like(v_), np.zeros_like(v_)
+    last = np.maximum(ends - 1, 0)
+    cols = np.arange(v_.shape[1])
+    boot = np.where(stop, 0.0, v_[last, cols])  # V_L
+    diff_next = np.zeros_like(boot)  # v_{t+1} - V_{t+1}: diff[t + 1], which is 0 from t + 1 = L on
+    for t in range(horizon - 1, -1, -1):
+        live, is_last = t < ends, t == ends - 1
+        value_next = np.where(is_last, boot, v_[min(t + 1, horizon - 1)])
+        step = rho_[t] * (r_[t] + gamma * value_next - v_[t]) + gamma * c_[t] * diff_next
+        diff[t] = np.where(live, step, 0.0)
+        adv[t] = np.where(live, r_[t] + gamma * (value_next + diff_next) - v_[t], 0.0)
+        diff_next = diff[t]
+    as_t = lambda x: torch.from_numpy(x).to(device=device, dtype=dtype)  # noqa: E731
+    return as_t(diff), as_t(adv)
+
+
+def smooth_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """KL(smooth(p) || smooth(q)) over the last axis (the actions), summed action by action."""
+    sp, sq = smooth(p), smooth(q)
+    terms = sp * (sp.log() - sq.log())
+    total = terms[..., 0]
+    for a in range(1, terms.shape[-1]):
+        total = total + terms[..., a]
+    return total

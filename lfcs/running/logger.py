@@ -43,6 +43,17 @@ TAGS: dict[str, tuple[str, str]] = {
         "lfcs/approx_kl",
         "mean (rho - 1) - log rho over replayed steps, a KL(pi_ref||pi_new) estimate",
     ),
+    "ref_kl": (
+        "lfcs/ref_kl",
+        "mean KL(pi_ref || pi_new after the phase) over the new episode's steps, smoothed probabilities: the change"
+        " of the acting policy per phase (0 with learner.off_policy=none: not measured)",
+    ),
+    "old_episode_weight": (
+        "lfcs/old_episode_weight",
+        "mean over the older stored episodes of the mean over their replayed steps of c_t m_t (truncated behaviour"
+        " weight x clip weight, first round): the share of its steps an older episode still contributes (0 with"
+        " learner.off_policy=none or no older episode: not measured)",
+    ),
     "firing_rate": ("snn/firing_rate", "spikes per neuron per step while acting"),
     "w_out_norm": ("weights/w_out_norm", "Frobenius norm of pi_new's read-out weights W_out"),
 }
