@@ -22,7 +22,7 @@ from lfcs.export.evaluate import heldout_returns, interquartile_mean
 from lfcs.learning.acting import play_episode
 from lfcs.learning.learner import LfcsLearner
 from lfcs.network.policy import build_policy
-from lfcs.running.logger import CSV_COLUMNS, EXTRAS_KEY
+from lfcs.running.logger import CSV_COLUMNS, EXTRAS_KEY, upgrade_history
 
 
 def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
@@ -223,4 +223,4 @@ class AgentGroup:
         for env, saved_env in zip(self.envs, state["env_states"]):
             set_env_state(env, saved_env.numpy().tobytes())
         self.episode = int(state["episode"])
-        self.rows = list(state["history"].unbind(0))
+        self.rows = list(upgrade_history(state["history"]).unbind(0))

@@ -10,6 +10,7 @@ import os
 import struct
 from pathlib import Path
 
+import torch
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
@@ -90,6 +91,25 @@ EXTRA_TAGS: dict[str, tuple[str, str, str]] = {
 }
 EXTRAS_KEY = "extras"
 CSV_COLUMNS = ["agent", "episode", "env_steps", *[k for k in TAGS if k != "episode"]]
+# Columns added after checkpoints were written, with the value that a run of the earlier code has in them (the new
+# measurement is "not measured" = 0 for every configuration that code could run): older histories are upgraded.
+ADDED_COLUMNS = {"ref_kl": 0.0, "old_episode_weight": 0.0}
+
+
+def upgrade_history(table: torch.Tensor) -> torch.Tensor:
+    """A checkpoint's metric history (..., columns) in this version's CSV_COLUMNS order; a history written before
+    ADDED_COLUMNS existed gets them at their earlier value. ValueError for any other column count."""
+    if table.shape[-1] == len(CSV_COLUMNS):
+        return table
+    old = [c for c in CSV_COLUMNS if c not in ADDED_COLUMNS]
+    if table.shape[-1] != len(old):
+        raise ValueError(f"holds {table.shape[-1]} metric columns, this lfcs writes {len(CSV_COLUMNS)}")
+    out = table.new_empty((*table.shape[:-1], len(CSV_COLUMNS)))
+    for i, column in enumerate(CSV_COLUMNS):
+        out[..., i] = ADDED_COLUMNS[column] if column in ADDED_COLUMNS else table[..., old.index(column)]
+    return out
+
+
 MAIN_METRIC = "reward_mean50"
 # The run's objective (summary.json), written once at the end into every agent's event file: an HPARAMS metric,
 # so that the runs of a sweep sort by result in the HPARAMS tab. Step: the agent's env steps at the end.
