@@ -48,6 +48,12 @@ class LfcsLearner:
         terminal_credit: bool = False,
         critic: str = "none",
         critic_lr: float = 1e-3,
+        learn_in: bool = False,
+        in_lr: float | None = None,
+        feedback: str = "symmetric",
+        rec_update: str = "per_step",
+        rate_reg: float = 0.0,
+        rate_target: float = 0.01,
         track_rec_grad: bool = False,
     ):
         if timescale not in ("fast", "slow"):
@@ -58,6 +64,8 @@ class LfcsLearner:
             raise ValueError(f"learner.critic={critic!r}: allowed values are none, td")
         if learn_rec and new_policy.w_rec is None:
             raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
+        if (feedback == "random") != (new_policy.w_feedback is not None):
+            raise ValueError(f"learner.feedback={feedback!r} does not match the policy (built with another feedback)")
         self.new_policy, self.ref_policy = new_policy, ref_policy
         self.n_passes = int(n_passes)
         self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
@@ -66,9 +74,12 @@ class LfcsLearner:
         compute_rec = bool(learn_rec) or (bool(track_rec_grad) and new_policy.w_rec is not None)
         self.rule = ReplayRule(timescale == "fast", float(gamma), float(eps), clip, bool(terminal_credit), compute_rec,
                                bool(learn_rec), float(lr), (float(betas[0]), float(betas[1])), float(adam_eps),
-                               float(lr) if rec_lr is None else float(rec_lr))  # fmt: skip
+                               float(lr) if rec_lr is None else float(rec_lr), bool(learn_in),
+                               float(lr) if in_lr is None else float(in_lr), rec_update, float(rate_reg),
+                               float(rate_target))  # fmt: skip
         self.adam_out = AdamState.zeros_like(new_policy.w_out)
         self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if learn_rec else None
+        self.adam_in = AdamState.zeros_like(new_policy.w_in) if learn_in else None
         self.backend = backend
         self.store = ReplayStore(replay_episodes)
         self.critic = None
@@ -92,7 +103,7 @@ class LfcsLearner:
         newest = len(self.store.episodes) - 1
         for k in range(self.n_passes):
             for i, stored in enumerate(self.store.episodes):
-                sums, rec = replay(self.new_policy, stored, rule, self.adam_out, self.adam_rec)
+                sums, rec = replay(self.new_policy, stored, rule, self.adam_out, self.adam_rec, self.adam_in)
                 steps = replayed_steps(stored.buffer.lengths.cpu(), rule.pair_after).clamp(min=1).to(sums.dtype)
                 totals = sums if totals is None else totals + sums
                 replayed = steps if replayed is None else replayed + steps
@@ -128,6 +139,8 @@ class LfcsLearner:
         pairs = [(self.new_policy.w_out, self.adam_out, self.rule.lr)]
         if self.rule.learn_rec:
             pairs.append((self.new_policy.w_rec, self.adam_rec, self.rule.rec_lr))
+        if self.rule.learn_in:
+            pairs.append((self.new_policy.w_in, self.adam_in, self.rule.in_lr))
         return pairs
 
     # -- state -------------------------------------------------------------------------------------------------
@@ -137,13 +150,15 @@ class LfcsLearner:
         state = {f"out.{key}": value.cpu() for key, value in self.adam_out._asdict().items()}
         if self.rule.learn_rec:
             state.update({f"rec.{key}": value.cpu() for key, value in self.adam_rec._asdict().items()})
+        if self.rule.learn_in:
+            state.update({f"in.{key}": value.cpu() for key, value in self.adam_in._asdict().items()})
         if self.critic is not None:
             state.update(self.critic.state_dict())
         state.update(self.store.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for prefix, adam in (("out", self.adam_out), ("rec", self.adam_rec)):
+        for prefix, adam in (("out", self.adam_out), ("rec", self.adam_rec), ("in", self.adam_in)):
             if adam is None:
                 continue
             for key, tensor in adam._asdict().items():
