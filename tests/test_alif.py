@@ -153,3 +153,12 @@ def test_resume_is_exact_and_an_alif_agent_reloads(tmp_path):
     saved = load_agent(whole, agent=1)  # evaluation / export read pi_ref back with its per-neuron decays
     assert torch.equal(saved.ref_policy.decay_mem[0], ends[0][1]["ref.decay_mem"])
     assert saved.ref_policy.params.adapt_beta is not None
+
+
+def test_nir_export_refuses_what_it_cannot_write_yet():
+    from lfcs.export.nir_export import NirExportError, policy_graph
+
+    for knobs in ({"neuron": "alif"}, {"tau_mem_steps": [3.0, 12.0]}):
+        policy, _ = build([0], **knobs)
+        with pytest.raises(NirExportError, match="not exported yet"):
+            policy_graph(policy)
