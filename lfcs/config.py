@@ -34,7 +34,7 @@ class EnvConfig:
 @dataclass
 class NetworkConfig:
     num_neurons: int = 500
-    tau_mem_steps: float = 6.0
+    tau_mem_steps: Any = 6.0  # one number, or [min, max]: log-uniform per neuron and agent
     tau_syn_steps: float = 4.0
     tau_readout_steps: float = 1.0
     bias: float = -8.0
@@ -46,6 +46,10 @@ class NetworkConfig:
     out_std: float = 1.0
     stochastic_spikes: bool = False
     spike_noise_width: float = 0.05
+    neuron: str = "lif_box"  # lif_box (the paper) | alif (adaptive threshold on the first adapt_fraction N neurons)
+    tau_adapt_steps: float = 100.0
+    adapt_beta: float = 0.4
+    adapt_fraction: float = 0.5
 
 
 @dataclass
@@ -71,6 +75,12 @@ class LearnerConfig:
     vtrace_rho: float = 1.0
     vtrace_c: float = 1.0
     lr_scale: str = "none"
+    learn_in: bool = False
+    in_lr: float | None = None
+    feedback: str = "symmetric"
+    rec_update: str = "per_step"
+    rate_reg: float = 0.0
+    rate_target: float = 0.01
 
 
 @dataclass
@@ -126,6 +136,60 @@ def _off_policy_checks(learner: DictConfig) -> list[tuple[str, bool, str]]:
         ("learner.vtrace_rho", learner.vtrace_rho > 0, "a number > 0 (inf: no truncation)"),
         ("learner.vtrace_c", learner.vtrace_c >= 0, "a number >= 0 (0: one-step targets; inf: no truncation)"),
         ("learner.lr_scale", learner.lr_scale in ("none", "per_episode"), "none or per_episode (lr / replay_episodes)"),
+    ]
+
+
+def _tau_mem_ok(value: Any) -> bool:
+    """network.tau_mem_steps: a number > 0, or [min, max] with 0 < min <= max, all finite."""
+    values = list(value) if OmegaConf.is_list(value) else [value]
+    if len(values) not in (1, 2) or (len(values) == 1 and OmegaConf.is_list(value)):
+        return False
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        return False
+    return 0 < values[0] <= values[-1]
+
+
+def _hidden_checks(cfg: DictConfig) -> list[tuple[str, bool, str]]:
+    """The neuron model's keys and e-prop's hidden-weight learning (network.neuron, learner.learn_in, ...)."""
+    net, learner = cfg.network, cfg.learner
+    hidden = learner.learn_rec or learner.learn_in
+    per_pass = learner.rec_update == "per_pass" or learner.timescale == "slow"
+    finite = lambda x: isinstance(x, (int, float)) and math.isfinite(x)  # noqa: E731
+    return [
+        (
+            "network.tau_mem_steps",
+            _tau_mem_ok(net.tau_mem_steps),
+            "a time constant > 0 (in steps), or [min, max] with 0 < min <= max (log-uniform per neuron and agent)",
+        ),
+        ("network.neuron", net.neuron in ("lif_box", "alif"), "lif_box (the paper) or alif (adaptive threshold)"),
+        ("network.adapt_beta", finite(net.adapt_beta) and net.adapt_beta >= 0, "a finite number >= 0"),
+        ("network.adapt_fraction", 0 <= net.adapt_fraction <= 1, "a number in [0, 1]"),
+        ("learner.feedback", learner.feedback in ("symmetric", "random"), "symmetric (W_out^T) or random"),
+        (
+            "learner.feedback",
+            learner.feedback == "symmetric" or hidden,
+            "symmetric while learner.learn_rec and learner.learn_in are false (it only carries their learning signal)",
+        ),
+        (
+            "learner.in_lr",
+            learner.in_lr is None or (finite(learner.in_lr) and learner.in_lr > 0),
+            "null (= learner.lr) or a finite number > 0",
+        ),
+        ("learner.in_lr", learner.in_lr is None or learner.learn_in, "null while learner.learn_in=false"),
+        ("learner.rec_update", learner.rec_update in ("per_step", "per_pass"), "per_step or per_pass"),
+        ("learner.rate_reg", finite(learner.rate_reg) and learner.rate_reg >= 0, "a finite number >= 0 (0 = off)"),
+        (
+            "learner.rate_reg",
+            learner.rate_reg == 0 or hidden,
+            "0 while learner.learn_rec and learner.learn_in are false (it acts on W_rec and W_in)",
+        ),
+        (
+            "learner.rate_reg",
+            learner.rate_reg == 0 or per_pass,
+            "0 unless W_rec / W_in learn once per pass (learner.rec_update=per_pass or learner.timescale=slow): it "
+            "needs the pass's firing rates",
+        ),
+        ("learner.rate_target", 0 <= learner.rate_target <= 1, "a number in [0, 1] (spikes per neuron and step)"),
     ]
 
 
@@ -186,8 +250,9 @@ def validate(cfg: DictConfig) -> None:
         ),
         *_off_policy_checks(cfg.learner),
     ]
-    for name in ("tau_mem_steps", "tau_syn_steps", "tau_readout_steps"):
+    for name in ("tau_syn_steps", "tau_readout_steps", "tau_adapt_steps"):
         checks.append((f"network.{name}", cfg.network[name] > 0, "a time constant > 0 (in steps)"))
+    checks.extend(_hidden_checks(cfg))
     if cfg.env.max_episode_steps is not None:
         checks.append(("env.max_episode_steps", cfg.env.max_episode_steps >= 2, "null or an integer >= 2"))
     for key, positive in (("env.obs_shift", False), ("env.obs_scale", True)):

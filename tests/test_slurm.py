@@ -23,7 +23,6 @@ import torch
 
 from lfcs import checkpoint
 from lfcs.running.logger import CSV_COLUMNS
-from lfcs.running.training import _StopRequest
 from tests.conftest import ROOT, read_metrics
 
 SLURM_LOCAL = ROOT / "scripts" / "slurm_local.sh"
@@ -32,31 +31,6 @@ ON_SLURM = ["launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1", "hydra.
 WALL_CLOCK = ("sps", "sps_total")  # columns that measure time, not the run
 # Set by .ci/run, which brings the cluster up itself: without a controller the cluster tests fail instead of skipping.
 REQUIRE = "LFCS_REQUIRE_SLURM"
-
-
-def test_stop_request_checkpoints_first_then_hands_the_signal_to_the_job_system():
-    """submitit's handler (here: a recorder) runs after lfcs's episode, and the process exits without a result."""
-    seen = []
-    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
-    try:
-        with pytest.raises(SystemExit):
-            with _StopRequest() as stop:
-                os.kill(os.getpid(), signal.SIGUSR2)
-                assert stop.flag and not seen  # the episode ends and checkpoints before the job system acts
-        assert seen == [signal.SIGUSR2]
-    finally:
-        signal.signal(signal.SIGUSR2, previous)
-
-
-def test_stop_request_without_a_job_system_returns_normally():
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        with _StopRequest() as stop:
-            os.kill(os.getpid(), signal.SIGTERM)
-        assert stop.flag
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _cluster_up() -> bool:

@@ -70,7 +70,8 @@ def policy_from_state(state: dict, index: int) -> tuple[SpikingPolicy, DictConfi
     params = make_neuron_params(**{key: network[key] for key in wanted if key in network})
     weights = {name: tensor[index : index + 1].clone() for name, tensor in state["ref_policy"].items()}  # (1, ...)
     try:
-        policy = SpikingPolicy(weights["w_in"], weights.get("w_rec"), weights["w_out"], params)
+        extras = {name: weights[name] for name in ("decay_mem", "w_feedback") if name in weights}
+        policy = SpikingPolicy(weights["w_in"], weights.get("w_rec"), weights["w_out"], params, **extras)
     except KeyError as exc:
         raise CheckpointError(f"checkpoint ref_policy lacks {exc.args[0]}") from exc
     return policy, cfg

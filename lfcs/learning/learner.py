@@ -55,6 +55,12 @@ class LfcsLearner:
         vtrace_rho: float = 1.0,
         vtrace_c: float = 1.0,
         lr_scale: str = "none",
+        learn_in: bool = False,
+        in_lr: float | None = None,
+        feedback: str = "symmetric",
+        rec_update: str = "per_step",
+        rate_reg: float = 0.0,
+        rate_target: float = 0.01,
         track_rec_grad: bool = False,
     ):
         if timescale not in ("fast", "slow"):
@@ -71,6 +77,8 @@ class LfcsLearner:
             raise ValueError(f"learner.lr_scale={lr_scale!r}: allowed values are {', '.join(offpolicy.LR_SCALES)}")
         if learn_rec and new_policy.w_rec is None:
             raise ValueError("learner.learn_rec=true needs a network with a recurrent matrix")
+        if (feedback == "random") != (new_policy.w_feedback is not None):
+            raise ValueError(f"learner.feedback={feedback!r} does not match the policy (built with another feedback)")
         self.new_policy, self.ref_policy = new_policy, ref_policy
         self.n_passes = int(n_passes)
         self.trailing_zero_step, self.ref_update_every = bool(trailing_zero_step), int(ref_update_every)
@@ -83,9 +91,11 @@ class LfcsLearner:
         lr, rec_lr = float(lr) / scale, (float(lr) if rec_lr is None else float(rec_lr)) / scale
         self.rule = ReplayRule(timescale == "fast", float(gamma), float(eps), clip, bool(terminal_credit), compute_rec,
                                bool(learn_rec), lr, (float(betas[0]), float(betas[1])), float(adam_eps),
-                               rec_lr)  # fmt: skip
+                               rec_lr, bool(learn_in), lr if in_lr is None else float(in_lr) / scale, rec_update,
+                               float(rate_reg), float(rate_target))  # fmt: skip
         self.adam_out = AdamState.zeros_like(new_policy.w_out)
         self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if learn_rec else None
+        self.adam_in = AdamState.zeros_like(new_policy.w_in) if learn_in else None
         self.backend = backend
         self.store = ReplayStore(replay_episodes)
         self.critic = None
@@ -114,7 +124,7 @@ class LfcsLearner:
         totals, replayed, records = None, None, []
         for k in range(self.n_passes):
             for stored in episodes:
-                sums, rec = replay(self.new_policy, stored, rule, self.adam_out, self.adam_rec)
+                sums, rec = replay(self.new_policy, stored, rule, self.adam_out, self.adam_rec, self.adam_in)
                 steps = replayed_steps(stored.buffer.lengths.cpu(), rule.pair_after).clamp(min=1).to(sums.dtype)
                 totals = sums if totals is None else totals + sums
                 replayed = steps if replayed is None else replayed + steps
@@ -184,6 +194,8 @@ class LfcsLearner:
         pairs = [(self.new_policy.w_out, self.adam_out, self.rule.lr)]
         if self.rule.learn_rec:
             pairs.append((self.new_policy.w_rec, self.adam_rec, self.rule.rec_lr))
+        if self.rule.learn_in:
+            pairs.append((self.new_policy.w_in, self.adam_in, self.rule.in_lr))
         return pairs
 
     # -- state -------------------------------------------------------------------------------------------------
@@ -193,13 +205,15 @@ class LfcsLearner:
         state = {f"out.{key}": value.cpu() for key, value in self.adam_out._asdict().items()}
         if self.rule.learn_rec:
             state.update({f"rec.{key}": value.cpu() for key, value in self.adam_rec._asdict().items()})
+        if self.rule.learn_in:
+            state.update({f"in.{key}": value.cpu() for key, value in self.adam_in._asdict().items()})
         if self.critic is not None:
             state.update(self.critic.state_dict())
         state.update(self.store.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for prefix, adam in (("out", self.adam_out), ("rec", self.adam_rec)):
+        for prefix, adam in (("out", self.adam_out), ("rec", self.adam_rec), ("in", self.adam_in)):
             if adam is None:
                 continue
             for key, tensor in adam._asdict().items():

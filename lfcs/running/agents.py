@@ -74,6 +74,7 @@ class AgentGroup:
             num_actions,
             **network,
             learn_rec=cfg.learner.learn_rec,
+            feedback=cfg.learner.feedback,
             dtype=dtype,
             device=device,
         )
