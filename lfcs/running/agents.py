@@ -46,6 +46,8 @@ def probe_env(cfg: DictConfig) -> None:
         raise ConfigError(f"env.id={cfg.env.id!r} is not allowed: {' '.join(str(exc).split())}") from exc
     except TypeError as exc:
         raise ConfigError(f"env.kwargs={dict(cfg.env.kwargs)} is not allowed: {exc}") from exc
+    except ValueError as exc:  # an env's own check of its kwargs (a ConfigError is one line already)
+        raise exc if isinstance(exc, ConfigError) else ConfigError(" ".join(str(exc).split())) from exc
     try:
         check_spaces(env, cfg.env.id)
         episode_horizon(env)
