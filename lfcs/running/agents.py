@@ -111,14 +111,18 @@ class AgentGroup:
             self.backend,
             encoder=self.encoder,
             learn_encoder=True,
+            record_hidden=self.observer.probe_due(self.episode + 1),
         )
+        hidden = acting.pop("hidden", {})  # the env's hidden variables, for the decoding probe
         self._check_env_output(buffer.obs, buffer.rewards)  # before anything learns from them
         learning, first_pass = self.learner.learn(buffer)
         episode = self.episode + 1  # the row's episode number
         extras, extra_s = [{} for _ in self.agent_ids], 0.0  # observation only; its time is not the episode's
         if self.observer.due(episode):  # before pi_ref <- pi_new: pi_ref is still the policy that acted
             begin = time.perf_counter()
-            extras = self.observer.observe(episode, buffer, self.ref_policy, self.new_policy, first_pass.new_probs)
+            extras = self.observer.observe(
+                episode, buffer, self.ref_policy, self.new_policy, first_pass.new_probs, hidden
+            )
             extra_s += time.perf_counter() - begin
         self.learner.end_episode(self.episode)
         if self.cfg.eval_every and episode % self.cfg.eval_every == 0:  # pi_ref as the checkpoint would hold it
