@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lfcs import checkpoint
 from lfcs.analysis.observe import decode_episodes
@@ -72,6 +73,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
+        torch.set_num_threads(1)  # a 500-neuron step is small: more threads only wait for each other
         if args.episodes < 1:
             raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
         agents = args.agent or agents_of(args.path)

@@ -12,6 +12,7 @@ histograms, floats for scalars): small enough to travel with the agent's metrics
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import NamedTuple
 
@@ -193,7 +194,9 @@ def decode_episodes(policy, env, encoder, horizon: int, gamma: float, env_seeds,
         lengths.append(length)
         if not stats["hidden"]:
             continue
-        states = record_hidden(policy, buffer)
+        played = dataclasses.replace(buffer, obs=buffer.obs[:length], spike_uniforms=None
+                                     if buffer.spike_uniforms is None else buffer.spike_uniforms[:length])  # fmt: skip
+        states = record_hidden(policy, played)  # the steps played, not the whole horizon
         for source, values in (("r", states.r), ("v", states.v), ("input", buffer.obs)):
             parts[source].append(values[:length, 0].cpu().numpy())
         hidden_parts.append(np.stack([column[:length, 0] for column in stats["hidden"].values()], axis=1))

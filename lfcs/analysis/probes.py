@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 MIN_TWONN_POINTS = 3  # TwoNN needs two neighbours of each point
 DECODE_FOLDS = 5
@@ -71,7 +72,18 @@ def decoding_r2(features: np.ndarray, targets: np.ndarray, folds: int = DECODE_F
     if n < max(MIN_DECODE_SAMPLES, 2 * folds):
         return np.full(q, np.nan)
     predicted = np.empty_like(y)
-    for train, test in _blocks(n, folds):
+    with threadpool_limits(1):  # many small SVDs: a second BLAS thread on a busy 2-core machine made them 20x slower
+        _cross_validate(x, y, folds, predicted)
+    total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    residual = ((y - predicted) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, 1.0 - residual / total, np.nan)
+
+
+def _cross_validate(x: np.ndarray, y: np.ndarray, folds: int, predicted: np.ndarray) -> None:
+    """Fill ``predicted`` with each contiguous block's ridge prediction from the other blocks."""
+    q = y.shape[1]
+    for train, test in _blocks(len(y), folds):
         # the penalty of each target: the smallest squared error over contiguous blocks of the training part
         errors = np.zeros((len(RIDGE_PENALTIES), q))
         for inner_train, inner_test in _blocks(len(train), INNER_FOLDS):
@@ -80,10 +92,6 @@ def decoding_r2(features: np.ndarray, targets: np.ndarray, folds: int = DECODE_F
         best = errors.argmin(axis=0)  # (q,)
         path = _ridge_path(x[train], y[train], x[test])  # (penalties, test, q)
         predicted[test] = path[best, :, np.arange(q)].T
-    total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-    residual = ((y - predicted) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, 1.0 - residual / total, np.nan)
 
 
 def _blocks(n: int, folds: int):
