@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lfcs.backends import BACKENDS
 from lfcs.backends import check as check_backend
 from lfcs.errors import ConfigError  # also importable from here, as before
+from lfcs.network.encoding import ENCODINGS
 
 
 @dataclass
@@ -29,6 +30,14 @@ class EnvConfig:
     # one number for every observation dimension, or a list with one number per dimension; scales finite and > 0.
     obs_shift: Any = None
     obs_scale: Any = None
+    # Input encoding after the scaling (lfcs/network/encoding.py; Discrete / MultiDiscrete are one-hot first):
+    # none | normalize (running mean and variance of earlier episodes, times encoding_gain) | population (Gaussian
+    # receptive fields over population_range) | normalize_population (the population code of the normalised value).
+    encoding: str = "none"
+    encoding_gain: float = 1.0  # multiplies the encoder's output (not allowed to differ from 1 with encoding none)
+    population_size: int = 16  # inputs per observation dimension
+    population_range: list[float] = field(default_factory=lambda: [-2.0, 2.0])  # [lo, hi] of the centres
+    population_width: float | None = None  # the Gaussians' std; null = the centre spacing (hi - lo) / (size - 1)
 
 
 @dataclass
@@ -259,6 +268,7 @@ def validate(cfg: DictConfig) -> None:
         each = "finite and > 0" if positive else "finite"
         allowed = f"null, one number or a list of numbers (one per observation dimension), each {each}"
         checks.append((key, _obs_numbers_ok(OmegaConf.select(cfg, key), positive), allowed))
+    checks += _encoding_checks(cfg.env)
     for key, ok, allowed in checks:
         if not ok:
             _fail(key, OmegaConf.select(cfg, key), allowed)
@@ -267,6 +277,34 @@ def validate(cfg: DictConfig) -> None:
     backend_allowed = check_backend(cfg.backend, cfg.device)
     if backend_allowed is not None:
         _fail("backend", cfg.backend, backend_allowed)
+
+
+def _encoding_checks(env: DictConfig) -> list[tuple[str, bool, str]]:
+    """env.encoding and its keys; a key that the chosen encoding would ignore must keep its default."""
+    population = env.encoding in ("population", "normalize_population")
+    span = list(env.population_range)
+    numbers = all(isinstance(v, (int, float)) and math.isfinite(v) for v in span)
+    width = env.population_width
+    defaults = EnvConfig()
+    checks = [
+        ("env.encoding", env.encoding in ENCODINGS, "one of " + ", ".join(ENCODINGS)),
+        ("env.encoding_gain", math.isfinite(env.encoding_gain) and env.encoding_gain > 0, "a finite number > 0"),
+        (
+            "env.encoding_gain",
+            env.encoding != "none" or env.encoding_gain == 1,
+            "1 with env.encoding=none (scale a raw input with env.obs_scale)",
+        ),
+        ("env.population_size", env.population_size >= 2, "an integer >= 2"),
+        ("env.population_range", len(span) == 2 and numbers and span[0] < span[1], "[lo, hi], finite, lo < hi"),
+        ("env.population_width", width is None or (math.isfinite(width) and width > 0), "null or a finite number > 0"),
+    ]
+    if not population:
+        for key in ("population_size", "population_range", "population_width"):
+            unchanged = env[key] == getattr(defaults, key)
+            checks.append(
+                (f"env.{key}", unchanged, "its default unless env.encoding is population or normalize_population")
+            )
+    return checks
 
 
 def with_new_keys(stored: DictConfig) -> DictConfig:

@@ -59,7 +59,8 @@ TAGS: dict[str, tuple[str, str]] = {
     "w_out_norm": ("weights/w_out_norm", "Frobenius norm of pi_new's read-out weights W_out"),
 }
 # Logged only on some episodes, from the row's EXTRAS_KEY dict (the CSV ignores it): key -> (tag, kind, meaning),
-# kind one of scalar, image (PNG bytes), histogram (1-D array). Same x-axis as TAGS.
+# kind one of scalar, scalars ({name: number}, tags <tag>_<name>), image (PNG bytes), histogram (1-D array). Same
+# x-axis as TAGS.
 EXTRA_TAGS: dict[str, tuple[str, str, str]] = {
     "eval_return_mean": (
         "eval/return_mean",
@@ -87,6 +88,13 @@ EXTRA_TAGS: dict[str, tuple[str, str, str]] = {
         "probe/cka_ref_new",
         "scalar",
         "linear CKA between pi_ref's and pi_new's read-out traces on that episode's inputs (1: same geometry)",
+    ),
+    "decode": (
+        "probe/decode",
+        "scalars",
+        "probe/decode_<variable>_<source>: cross-validated ridge R^2 of the env's hidden variable read out of pi_ref's"
+        " read-out traces (r), pre-reset membranes (v) or the input alone (input) over the episode (envs that"
+        " declare hidden_state(): masked CartPole's x_dot, theta_dot)",
     ),
 }
 EXTRAS_KEY = "extras"
@@ -174,6 +182,9 @@ class RunLogger:
         tag, kind, _ = EXTRA_TAGS[key]
         if kind == "scalar":
             writer.add_scalar(tag, value, global_step=step)
+        elif kind == "scalars":  # {name: number}, one curve each: <tag>_<name>
+            for name, number in value.items():
+                writer.add_scalar(f"{tag}_{name}", number, global_step=step)
         elif kind == "histogram":
             writer.add_histogram(tag, value, global_step=step)
         else:  # a PNG made where the agent lives: written as it is, not decoded and encoded again
