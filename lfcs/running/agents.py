@@ -16,12 +16,15 @@ from omegaconf import DictConfig, OmegaConf
 from lfcs import backends, checkpoint
 from lfcs.analysis.observe import Observer
 from lfcs.analysis.results import WINDOW
+from lfcs.backends.base import Backend
+from lfcs.config import learner_arguments
 from lfcs.environments import env_state, episode_horizon, make_env_from_config, set_env_state
 from lfcs.errors import CheckpointError, ConfigError, NonFiniteError  # NonFiniteError: also importable from here
 from lfcs.export.evaluate import heldout_returns, interquartile_mean
 from lfcs.learning.acting import play_episode
+from lfcs.learning.bptt import BpttLearner
 from lfcs.learning.learner import LfcsLearner
-from lfcs.network.policy import build_policy
+from lfcs.network.policy import SpikingPolicy, build_policy
 from lfcs.running.logger import CSV_COLUMNS, EXTRAS_KEY
 
 
@@ -55,6 +58,15 @@ def probe_env(cfg: DictConfig) -> None:
         env.close()
 
 
+def build_learner(
+    learner: DictConfig, new_policy: SpikingPolicy, ref_policy: SpikingPolicy, backend: Backend
+) -> LfcsLearner | BpttLearner:
+    """The learner that ``learner.name`` picks, with the keys it reads (``lfcs.config.learner_arguments``)."""
+    if learner.name == "bptt":  # autograd on the torch tensors: it calls no backend operation
+        return BpttLearner(new_policy, ref_policy, **learner_arguments(learner))
+    return LfcsLearner(new_policy, ref_policy, backend, **learner_arguments(learner))
+
+
 def checkpoint_path(run_dir: Path, agent_ids: list[int]) -> Path:
     return run_dir / "checkpoints" / f"agents_{agent_ids[0]}-{agent_ids[-1]}.pt"
 
@@ -79,8 +91,7 @@ class AgentGroup:
         )
         self.ref_policy = self.new_policy.clone()
         self.backend = backends.select(cfg.backend, device)  # the one choice of what computes this group
-        learner_cfg = OmegaConf.to_container(cfg.learner)
-        self.learner = LfcsLearner(self.new_policy, self.ref_policy, self.backend, **learner_cfg)
+        self.learner = build_learner(cfg.learner, self.new_policy, self.ref_policy, self.backend)
         self.observer = Observer(cfg.log_images_every, cfg.probe_every)
         self.eval_envs: list[gym.Env] | None = None  # the evaluation's own envs, built at its first use
         self.episode = 0
