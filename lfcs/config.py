@@ -105,11 +105,11 @@ class Config:
 
 
 # learner.name -> the keys only that learner reads. The other learner refuses a value other than the default: it
-# would be ignored without a word. The remaining keys (eps, clip, lr, betas, adam_eps, gamma, learn_rec, rec_lr) are
-# read by both.
+# would be ignored without a word. The remaining keys (eps, clip, lr, betas, adam_eps, gamma, learn_rec, rec_lr,
+# critic_lr: w_V's Adam lr, the TD critic's or the bptt value head's) are read by both.
 LEARNERS: dict[str, tuple[str, ...]] = {
     "lfcs": ("timescale", "n_passes", "trailing_zero_step", "ref_update_every", "replay_episodes", "terminal_credit",
-             "critic", "critic_lr"),
+             "critic"),
     "bptt": ("batch_episodes", "epochs", "minibatch", "gae_lambda", "value_coef", "entropy_coef",
              "normalize_advantages", "surrogate_slope", "max_grad_norm", "learn_in"),
 }  # fmt: skip

@@ -94,6 +94,7 @@ class BpttLearner:
         surrogate_slope: float = 1.0,
         max_grad_norm: float = 0.5,
         lr: float = 1.5e-3,
+        critic_lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         adam_eps: float = 1e-5,
         gamma: float = 0.99,
@@ -120,7 +121,8 @@ class BpttLearner:
         for b in range(new_policy.num_agents):
             leaves = {name: self._master(name)[b].detach().clone().requires_grad_(True) for name in self.names}
             leaves["w_v"] = self.value_head[b].clone().requires_grad_(True)
-            groups = [{"params": [leaves[n] for n in ("w_in", "w_out", "w_v") if n in leaves]}]
+            groups = [{"params": [leaves[n] for n in ("w_in", "w_out") if n in leaves]},
+                      {"params": [leaves["w_v"]], "lr": float(critic_lr)}]  # fmt: skip
             if learn_rec:
                 groups.append({"params": [leaves["w_rec"]], "lr": float(lr if rec_lr is None else rec_lr)})
             betas = (float(betas[0]), float(betas[1]))
@@ -175,8 +177,10 @@ class BpttLearner:
                                        valid_steps(part.lengths, steps), settings)  # fmt: skip
                 optimizer.zero_grad()
                 loss.backward()
-                if math.isfinite(self.max_grad_norm):
-                    torch.nn.utils.clip_grad_norm_(list(leaves.values()), self.max_grad_norm)
+                if math.isfinite(self.max_grad_norm):  # the network and the value head each on its own
+                    network = [leaf for name, leaf in leaves.items() if name != "w_v"]
+                    torch.nn.utils.clip_grad_norm_(network, self.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(leaves["w_v"], self.max_grad_norm)
                 optimizer.step()
                 sums += stats
         with torch.no_grad():
