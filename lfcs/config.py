@@ -90,6 +90,18 @@ class LearnerConfig:
     rec_update: str = "per_step"
     rate_reg: float = 0.0
     rate_target: float = 0.01
+    # Which learner trains the network: lfcs (METHOD.md §3; learner=eprop is its slow one-pass setting) | bptt (PPO
+    # by backpropagation through time, lfcs.learning.bptt). The keys below are read by learner=bptt alone.
+    name: str = "lfcs"
+    batch_episodes: int = 1  # episodes each agent plays with pi_ref between two updates
+    epochs: int = 4  # passes over those episodes per update
+    minibatch: int = 1  # episodes per gradient step (divides batch_episodes)
+    gae_lambda: float = 0.95
+    value_coef: float = 0.5
+    entropy_coef: float = 0.0
+    normalize_advantages: bool = True  # per minibatch, over its steps
+    surrogate_slope: float = 1.0  # dz/dv = 1 - tanh(slope v)^2 (norse's HeaviTanh surrogate)
+    max_grad_norm: float = 0.5  # per agent and gradient step; inf: no clipping
 
 
 @dataclass
@@ -113,6 +125,25 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+
+# learner.name -> the keys only that learner reads. The other learner refuses a value other than the default: it
+# would be ignored without a word. The remaining keys (eps, clip, lr, betas, adam_eps, gamma, learn_rec, rec_lr,
+# critic_lr: w_V's Adam lr, the TD critic's or the bptt value head's) are read by both.
+LEARNERS: dict[str, tuple[str, ...]] = {
+    "lfcs": ("timescale", "n_passes", "trailing_zero_step", "ref_update_every", "replay_episodes", "terminal_credit",
+             "critic", "off_policy", "behaviour_cbar", "vtrace_rho", "vtrace_c", "lr_scale", "in_lr", "feedback",
+             "rec_update", "rate_reg", "rate_target"),
+    "bptt": ("batch_episodes", "epochs", "minibatch", "gae_lambda", "value_coef", "entropy_coef",
+             "normalize_advantages", "surrogate_slope", "max_grad_norm"),
+}  # fmt: skip
+
+
+def learner_arguments(learner: DictConfig) -> dict[str, Any]:
+    """The constructor keywords of the learner that ``learner.name`` picks: its own keys and the shared ones."""
+    others = {key for name, keys in LEARNERS.items() if name != learner.name for key in keys}
+    values = OmegaConf.to_container(learner)
+    return {key: value for key, value in values.items() if key != "name" and key not in others}
 
 
 def register_schema() -> None:
@@ -259,6 +290,14 @@ def validate(cfg: DictConfig) -> None:
         ),
         *_off_policy_checks(cfg.learner),
     ]
+    checks += _learner_checks(cfg.learner)
+    checks.append(
+        (
+            "learner.name",
+            cfg.learner.name != "bptt" or cfg.network.neuron == "lif_box",
+            "lfcs with network.neuron=alif (learner=bptt unrolls the lif_box neuron only)",
+        )
+    )
     for name in ("tau_syn_steps", "tau_readout_steps", "tau_adapt_steps"):
         checks.append((f"network.{name}", cfg.network[name] > 0, "a time constant > 0 (in steps)"))
     checks.extend(_hidden_checks(cfg))
@@ -305,6 +344,35 @@ def _encoding_checks(env: DictConfig) -> list[tuple[str, bool, str]]:
                 (f"env.{key}", unchanged, "its default unless env.encoding is population or normalize_population")
             )
     return checks
+
+
+def _learner_checks(learner: DictConfig) -> list[tuple[str, bool, str]]:
+    """learner.name, the keys of learner=bptt, and no non-default value for a key the chosen learner does not read."""
+    if learner.name not in LEARNERS:
+        return [("learner.name", False, f"one of {', '.join(LEARNERS)} (or choose the group: learner=bptt)")]
+    defaults = LearnerConfig()
+    checks = [
+        (f"learner.{key}", learner[key] == getattr(defaults, key),
+         f"{getattr(defaults, key)!r} (its default) with learner.name={learner.name}, which does not read it")
+        for name, keys in LEARNERS.items() if name != learner.name for key in keys
+    ]  # fmt: skip
+    if learner.name != "bptt":
+        return checks
+    finite = math.isfinite
+    return checks + [
+        ("learner.clip", learner.clip in ("ppo", "none"), "ppo (the clipped objective) or none with learner.name=bptt"),
+        ("learner.batch_episodes", learner.batch_episodes >= 1, "an integer >= 1"),
+        ("learner.epochs", learner.epochs >= 1, "an integer >= 1"),
+        ("learner.minibatch", learner.minibatch >= 1, "an integer >= 1"),
+        ("learner.minibatch", learner.batch_episodes % max(learner.minibatch, 1) == 0,
+         f"a divisor of learner.batch_episodes={learner.batch_episodes}"),
+        ("learner.gae_lambda", 0 <= learner.gae_lambda <= 1, "a number in [0, 1]"),
+        ("learner.value_coef", learner.value_coef >= 0 and finite(learner.value_coef), "a finite number >= 0"),
+        ("learner.entropy_coef", learner.entropy_coef >= 0 and finite(learner.entropy_coef), "a finite number >= 0"),
+        ("learner.surrogate_slope", learner.surrogate_slope > 0 and finite(learner.surrogate_slope),
+         "a finite number > 0"),
+        ("learner.max_grad_norm", learner.max_grad_norm > 0, "a number > 0 (inf: no clipping)"),
+    ]  # fmt: skip
 
 
 def with_new_keys(stored: DictConfig) -> DictConfig:

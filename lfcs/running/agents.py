@@ -16,14 +16,17 @@ from omegaconf import DictConfig, OmegaConf
 from lfcs import backends, checkpoint
 from lfcs.analysis.observe import Observer
 from lfcs.analysis.results import WINDOW
+from lfcs.backends.base import Backend
+from lfcs.config import learner_arguments
 from lfcs.environments import env_state, episode_horizon, make_env_from_config, set_env_state
 from lfcs.errors import CheckpointError, ConfigError, NonFiniteError  # NonFiniteError: also importable from here
 from lfcs.export.evaluate import heldout_returns, interquartile_mean
 from lfcs.learning.acting import play_episode
+from lfcs.learning.bptt import BpttLearner
 from lfcs.learning.learner import LfcsLearner
 from lfcs.network.encoding import ObservationEncoder, flat_size
-from lfcs.network.policy import build_policy
-from lfcs.running.logger import CSV_COLUMNS, EXTRAS_KEY, upgrade_history
+from lfcs.network.policy import SpikingPolicy, build_policy
+from lfcs.running.logger import ADDED_COLUMNS, CSV_COLUMNS, EXTRAS_KEY, upgrade_history
 
 
 def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
@@ -58,6 +61,15 @@ def probe_env(cfg: DictConfig) -> None:
         env.close()
 
 
+def build_learner(
+    learner: DictConfig, new_policy: SpikingPolicy, ref_policy: SpikingPolicy, backend: Backend
+) -> LfcsLearner | BpttLearner:
+    """The learner that ``learner.name`` picks, with the keys it reads (``lfcs.config.learner_arguments``)."""
+    if learner.name == "bptt":  # autograd on the torch tensors: it calls no backend operation
+        return BpttLearner(new_policy, ref_policy, **learner_arguments(learner))
+    return LfcsLearner(new_policy, ref_policy, backend, **learner_arguments(learner))
+
+
 def checkpoint_path(run_dir: Path, agent_ids: list[int]) -> Path:
     return run_dir / "checkpoints" / f"agents_{agent_ids[0]}-{agent_ids[-1]}.pt"
 
@@ -85,8 +97,7 @@ class AgentGroup:
         )
         self.ref_policy = self.new_policy.clone()
         self.backend = backends.select(cfg.backend, device)  # the one choice of what computes this group
-        learner_cfg = OmegaConf.to_container(cfg.learner)
-        self.learner = LfcsLearner(self.new_policy, self.ref_policy, self.backend, **learner_cfg)
+        self.learner = build_learner(cfg.learner, self.new_policy, self.ref_policy, self.backend)
         self.observer = Observer(cfg.log_images_every, cfg.probe_every)
         self.eval_envs: list[gym.Env] | None = None  # the evaluation's own envs, built at its first use
         self.episode = 0
@@ -133,7 +144,8 @@ class AgentGroup:
             extra_s += time.perf_counter() - begin
         w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out.flatten(1), dim=1)  # per agent row: B-invariant
         self._check_finite(buffer.ref_probs, w_out_norm, learning)
-        per_agent = {**acting, **learning, "w_out_norm": w_out_norm}
+        unmeasured = {key: torch.full_like(w_out_norm, value) for key, value in ADDED_COLUMNS.items()}
+        per_agent = {**unmeasured, **acting, **learning, "w_out_norm": w_out_norm}  # a learner may not measure all
         values = {key: value.tolist() for key, value in per_agent.items()}
         elapsed = time.perf_counter() - start - extra_s
         steps_before = self.env_steps
