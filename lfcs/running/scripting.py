@@ -34,7 +34,6 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = NEGATIVE_NUMBER
 
-
     def error(self, message: str):
         refused = re.fullmatch(r"argument ([^:/\s]+)(?:/\S+)?: (.* is not allowed: .*)", message, flags=re.S)
         fail(self.prog, message if refused is None else f"{refused[1]} {refused[2]}")
