@@ -114,3 +114,23 @@ def test_refused_commands_write_nothing_where_they_run(tmp_path, chunk):
         assert list(cwd.iterdir()) == [], f"{args} wrote {list(cwd.iterdir())}"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["empty", "file", *(c.name for c in cwds)])
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_a_checkpoint_that_is_not_the_runs_own_is_refused_before_hydra(finished, tmp_path, capsys):
+    """A renamed checkpoint, or a checkpoint without training state (a zoo file) in a run's checkpoints/."""
+    import shutil
+
+    from lfcs import checkpoint
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    (ckpt,) = (copy / "checkpoints").glob("*.pt")
+    ckpt.rename(ckpt.with_name("agents_1-1.pt"))
+    for words in ("holds agents [0]: it must be named", "lacks new_policy"):
+        before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+        with pytest.raises(SystemExit) as stop:
+            precheck([*RUN, f"resume={copy}"], CONF_DIR)
+        line = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and words in line and "\n" not in line, line
+        assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+        checkpoint.save_atomic({"agents": [1], "episode": 2}, copy / "checkpoints" / "agents_1-1.pt")

@@ -9,6 +9,7 @@ makes every check and reads only, so that ``scripts/train.py`` runs it before Hy
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -31,6 +32,8 @@ RESUMABLE_KEYS = (
     "probe_every",
 )
 INT_COLUMNS = ("agent", "episode", "env_steps")
+# What AgentGroup.load reads from a checkpoint (lfcs.running.agents.AgentGroup.state_dict).
+TRAINING_STATE = ("agents", "episode", "new_policy", "ref_policy", "adam", "generators", "env_states", "history")
 
 
 def resume_target(cfg: DictConfig) -> Path | bool:
@@ -132,6 +135,13 @@ def inspect_run_dir(
     history: dict[int, list[dict]] = {}
     for path in files:
         state = checkpoint.load(path)
+        missing = [key for key in TRAINING_STATE if key not in state]
+        if missing:
+            raise checkpoint.CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}: not a training checkpoint")
+        named = re.fullmatch(r"agents_(\d+)-(\d+)\.pt", path.name)
+        if named is None or list(state["agents"]) != list(range(int(named[1]), int(named[2]) + 1)):
+            held = f"agents {list(state['agents'])}"
+            raise checkpoint.CheckpointError(f"checkpoint {path} holds {held}: it must be named agents_<a>-<b>.pt")
         table = state["history"]  # (episodes, agents in the file, columns)
         if table.shape[-1] != len(CSV_COLUMNS):
             raise checkpoint.CheckpointError(
