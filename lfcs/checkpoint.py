@@ -5,6 +5,7 @@ Loading never executes code from the file (no pickle of objects): a crafted file
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import signal
@@ -23,12 +24,24 @@ KILL_BEFORE_RENAME_ENV = "LFCS_FAULT_KILL_BEFORE_RENAME"
 _writes = 0
 
 
+def encode(obj: dict[str, Any]) -> bytes:
+    """The bytes of a checkpoint file (what :func:`save_atomic` writes): a worker process hands these to its
+    parent, which alone writes into the run directory (lfcs.running.workers)."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **obj}, buffer)
+    return buffer.getvalue()
+
+
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    write_atomic(encode(obj), path)
+
+
+def write_atomic(data: bytes, path: Path) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename: the old file stays until the new is whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
-        torch.save({"format": FORMAT, **obj}, handle)
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     _maybe_inject_kill()

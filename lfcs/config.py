@@ -7,6 +7,7 @@ and what is allowed.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import torch
@@ -111,12 +112,28 @@ def _hidden_checks(cfg: DictConfig) -> list[tuple[str, bool, str]]:
     ]
 
 
+DECAY_RANGE = "whose decay exp(-1 / tau) is > 0 and < 1 in float64 (about 0.00134 to 1.8e16)"
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's largest seed; agent b uses seed + b
+
+
+def _finite(value: Any, low: float = -math.inf, low_allowed: bool = True) -> bool:
+    """A finite number above ``low`` (or equal to it where ``low_allowed``)."""
+    return math.isfinite(value) and (value > low or (low_allowed and value == low))
+
+
 def validate(cfg: DictConfig) -> None:
     """Range and cross-field checks; raises ConfigError on the first bad key."""
+    last_seed = f"{MAX_SEED - max(cfg.num_agents - 1, 0)} (agent b uses seed + b, at most 2^64 - 1)"
     checks: list[tuple[str, bool, str]] = [
+        ("seed", 0 <= cfg.seed and cfg.seed + cfg.num_agents - 1 <= MAX_SEED, f"an integer from 0 to {last_seed}"),
         ("num_agents", cfg.num_agents >= 1, "an integer >= 1"),
         ("iterations", cfg.iterations >= 1, "an integer >= 1"),
         ("workers", cfg.workers >= 1, "an integer >= 1"),
+        (
+            "workers",
+            cfg.workers <= max(cfg.num_agents, 1),
+            f"at most num_agents={cfg.num_agents} (each worker process trains at least one agent)",
+        ),
         ("checkpoint_every", cfg.checkpoint_every >= 1, "an integer >= 1"),
         ("objective_windows", cfg.objective_windows >= 1, "an integer >= 1"),
         ("eval_every", cfg.eval_every >= 0, "an integer >= 0 (0 = no evaluation during training)"),
@@ -125,23 +142,19 @@ def validate(cfg: DictConfig) -> None:
         ("probe_every", cfg.probe_every >= 0, "an integer >= 0 (0 = no representation probes)"),
         (
             "device",
-            cfg.device in ("cpu", "cuda") or str(cfg.device).startswith("cuda:"),
+            re.fullmatch(r"cpu|cuda(:\d+)?", str(cfg.device)) is not None,
             "cpu, cuda or cuda:N",
         ),
         ("dtype", cfg.dtype in ("float64", "float32"), "float64 or float32"),
         ("backend", cfg.backend in BACKENDS, "auto, kernels (compiled, CPU) or torch"),
         ("network.num_neurons", cfg.network.num_neurons >= 1, "an integer >= 1"),
-        ("network.readout_gain", math.isfinite(cfg.network.readout_gain), "a finite number"),
-        ("network.input_std", cfg.network.input_std >= 0, "a number >= 0"),
-        ("network.rec_std", cfg.network.rec_std >= 0, "a number >= 0"),
-        ("network.out_std", cfg.network.out_std >= 0, "a number >= 0"),
-        ("network.spike_noise_width", cfg.network.spike_noise_width > 0, "a number > 0"),
+        ("network.spike_noise_width", _finite(cfg.network.spike_noise_width, 0, False), "a finite number > 0"),
         ("learner.timescale", cfg.learner.timescale in ("fast", "slow"), "fast or slow"),
         ("learner.n_passes", cfg.learner.n_passes >= 1, "an integer >= 1"),
         ("learner.eps", cfg.learner.eps > 0, "a number > 0 (inf switches the ratio mask off)"),
         ("learner.lr", cfg.learner.lr > 0 and math.isfinite(cfg.learner.lr), "a finite number > 0"),
         ("learner.gamma", 0 < cfg.learner.gamma <= 1, "a number in (0, 1]"),
-        ("learner.adam_eps", cfg.learner.adam_eps > 0, "a number > 0"),
+        ("learner.adam_eps", _finite(cfg.learner.adam_eps, 0, False), "a finite number > 0"),
         (
             "learner.betas",
             len(cfg.learner.betas) == 2 and all(0 <= b < 1 for b in cfg.learner.betas),
@@ -176,9 +189,14 @@ def validate(cfg: DictConfig) -> None:
             "lfcs with network.neuron=alif (learner=bptt unrolls the lif_box neuron only)",
         )
     )
-    for name in ("tau_syn_steps", "tau_readout_steps", "tau_adapt_steps"):
-        checks.append((f"network.{name}", cfg.network[name] > 0, "a time constant > 0 (in steps)"))
     checks.extend(_hidden_checks(cfg))
+    for name in ("tau_syn_steps", "tau_readout_steps", "tau_adapt_steps"):
+        decay_ok = _finite(cfg.network[name], 0, False) and 0 < math.exp(-1 / cfg.network[name]) < 1
+        checks.append((f"network.{name}", decay_ok, f"a time constant > 0 (steps) {DECAY_RANGE}"))
+    for name in ("bias", "self_inhibition", "v_episode_start", "readout_gain"):
+        checks.append((f"network.{name}", _finite(cfg.network[name]), "a finite number"))
+    for name in ("input_std", "rec_std", "out_std"):
+        checks.append((f"network.{name}", _finite(cfg.network[name], 0), "a finite number >= 0"))
     if cfg.env.max_episode_steps is not None:
         checks.append(("env.max_episode_steps", cfg.env.max_episode_steps >= 2, "null or an integer >= 2"))
     for key, positive in (("env.obs_shift", False), ("env.obs_scale", True)):
@@ -191,6 +209,15 @@ def validate(cfg: DictConfig) -> None:
             _fail(key, OmegaConf.select(cfg, key), allowed)
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
         _fail("device", cfg.device, "cpu (no CUDA device is visible on this machine)")
+    if str(cfg.device).startswith("cuda:") and int(cfg.device[5:]) >= torch.cuda.device_count():
+        _fail("device", cfg.device, f"cpu, cuda or cuda:N with N < {torch.cuda.device_count()} (the visible devices)")
+    # The spike reset subtracts self_inhibition / a_m (METHOD.md §2): it must be a number in the run's dtype.
+    w_res = cfg.network.self_inhibition
+    tau_mem = cfg.network.tau_mem_steps  # one number, or [min, max] (checked above)
+    shortest = min(tau_mem) if OmegaConf.is_list(tau_mem) else tau_mem
+    if abs(w_res / math.exp(-1 / shortest)) > torch.finfo(getattr(torch, cfg.dtype)).max:
+        allowed = f"a time constant whose decay a_m keeps the spike reset self_inhibition / a_m = {w_res} / a_m"
+        _fail("network.tau_mem_steps", cfg.network.tau_mem_steps, f"{allowed} finite in {cfg.dtype}")
     backend_allowed = check_backend(cfg.backend, cfg.device)
     if backend_allowed is not None:
         _fail("backend", cfg.backend, backend_allowed)

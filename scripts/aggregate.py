@@ -10,7 +10,6 @@ reference_check.csv compares every condition named like the reference's methods 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import statistics
@@ -18,6 +17,10 @@ import sys
 from pathlib import Path
 
 from lfcs.analysis.results import Condition, fisher_exact_two_sided, load_conditions, load_reference, within_seed_noise
+from lfcs.errors import ResultsError
+from lfcs.running.scripting import OneLineParser, existing_dir, existing_file, guarded, integer, output_dir
+
+PROG = "aggregate.py"
 
 MARK_EVERY = 250
 
@@ -146,23 +149,30 @@ def plot(conds: list[Condition], path: Path) -> None:
     plt.close(fig)
 
 
+def parse(argv: list[str]):
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", type=existing_dir)
+    parser.add_argument("--out", type=output_dir, default=None)
+    parser.add_argument("--reference", type=existing_file, default=None)
+    parser.add_argument("--max-episode", type=integer(1), default=None, help="cut every curve here (equal horizons)")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", type=Path)
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--reference", type=Path, default=None)
-    parser.add_argument("--max-episode", type=int, default=None, help="cut every curve here (compare equal horizons)")
-    args = parser.parse_args(argv)
-    missing = [d for d in args.dirs if not d.is_dir()]
-    if missing:
-        print(f"aggregate: no such directory: {missing[0]}", file=sys.stderr)
-        return 2
+    args = parse(argv)
+    return guarded(PROG, lambda: aggregate(args))
+
+
+def aggregate(args) -> None:
+    try:
+        refs = load_reference(args.reference) if args.reference else []
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        allowed = f"a CSV with columns method, seed, episode, reward_mean50 ({type(exc).__name__}: {exc})"
+        raise ResultsError(f"--reference {args.reference} is not allowed: {allowed}") from exc
     conds = [c for c in load_conditions(args.dirs) if c.curves]
     if not conds:
-        print(f"aggregate: no runs with 50 or more episodes under {', '.join(map(str, args.dirs))}", file=sys.stderr)
-        return 2
-    refs = load_reference(args.reference) if args.reference else []
-    if args.max_episode:
+        raise ResultsError(f"no runs with 50 or more episodes under {', '.join(map(str, args.dirs))}")
+    if args.max_episode is not None:
         for cond in conds + refs:
             cond.curves = {s: {e: v for e, v in c.items() if e <= args.max_episode} for s, c in cond.curves.items()}
     out = args.out or args.dirs[0]
@@ -175,7 +185,6 @@ def main(argv: list[str]) -> int:
     for row in rows:
         print(f"{row['condition']}: final {row['final_mean']:+.3f} +- {row['final_std']:.3f} (n={row['n_seeds']})")
     print(f"wrote {out / 'curves.csv'}, {out / 'curves.png'}, {out / 'summary.csv'}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from bench_record import git_state, machine  # scripts/bench_record.py, beside this file
 
+from lfcs.running.scripting import OneLineParser, integer, output_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 # The authors' numpy code, one agent, one core, as quoted in issue #4: a constant, not measured by this script.
@@ -228,20 +230,23 @@ def notes(layouts: dict, args: argparse.Namespace, load_before: tuple, load_afte
     return found
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, default=20, help="agents of the Fig. 1c layout (2 x 10 seeds)")
-    parser.add_argument("--workers", type=int, default=2, help="processes of the Fig. 1c layout (2 cores here)")
-    parser.add_argument("--episodes", type=int, default=20, help="timed episodes per agent and measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="env-only/training pairs per layout")
-    parser.add_argument("--out", type=Path, default=None, help="write DIR/<timestamp>.json")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(prog="bench.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=integer(1), default=20, help="agents of the Fig. 1c layout (2 x 10 seeds)")
+    parser.add_argument("--workers", type=integer(1), default=2, help="processes of the Fig. 1c layout (2 cores here)")
+    parser.add_argument("--episodes", type=integer(1), default=20, help="timed episodes per agent and measurement")
+    parser.add_argument("--repeats", type=integer(1), default=3, help="env-only/training pairs per layout")
+    parser.add_argument("--out", type=output_dir, default=None, help="write DIR/<timestamp>.json")
     parser.add_argument("--quick", action="store_true", help="tests: 1 episode per measurement, 4 agents over 2")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. network.num_neurons=500")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:  # the Fig. 1c layout keeps its 2 workers, with 2 agents each: 4 process starts fit in a test
         args.episodes, args.agents = 1, 4
-    if min(args.agents, args.workers, args.episodes, args.repeats) < 1:
-        parser.error("--agents, --workers, --episodes and --repeats must be >= 1")
+    if args.workers > args.agents:
+        parser.error(f"argument --workers: {args.workers} is not allowed: at most --agents={args.agents}")
+    from lfcs.running.cli import refuse_bad_overrides
+
+    refuse_bad_overrides(parser, ["experiment=pong100_lfcs", "progress=false", *args.overrides], CONF_DIR)
     return args
 
 

@@ -1,7 +1,11 @@
-"""Provenance of a bench file: the machine and the code it measured (used by scripts/bench.py)."""
+"""Provenance of a bench file: the machine and the code it measured (used by scripts/bench.py).
+
+Run alone (``python scripts/bench_record.py``, no arguments) it prints both as JSON.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -37,3 +41,10 @@ def git_state(repo: Path) -> dict:
 
     code_changed = git("status", "--porcelain", "--", "lfcs", "envs", "conf", "scripts")  # results/ may differ
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(code_changed)}
+
+
+if __name__ == "__main__":
+    from lfcs.running.scripting import OneLineParser
+
+    OneLineParser(prog="bench_record.py", description=__doc__.splitlines()[0]).parse_args()
+    print(json.dumps({"machine": machine(), "git": git_state(Path(__file__).resolve().parents[1])}, indent=2))

@@ -11,7 +11,6 @@ the command and the machine. Exit 0 only if every seed matches.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import platform
@@ -22,6 +21,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from lfcs.running.scripting import OneLineParser, existing_dir, fail, integer, output_dir
+
+PROG = "check_independence.py"
 WALL_CLOCK = ("sps", "sps_total")
 
 
@@ -35,15 +37,18 @@ def rows_by_agent(metrics_csv: Path, episodes: int) -> dict[int, list[dict]]:
     return {agent: sorted(rows, key=lambda r: int(r["episode"])) for agent, rows in per.items()}
 
 
+def parse(argv: list[str]):
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=existing_dir)
+    parser.add_argument("--episodes", type=integer(1), default=300)
+    parser.add_argument("--out", type=output_dir, default="results/independence")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--episodes", type=int, default=300)
-    parser.add_argument("--out", type=Path, default=Path("results/independence"))
-    args = parser.parse_args(argv)
-    if not (args.run_dir / "config.yaml").exists():
-        print(f"error: {args.run_dir} is not an lfcs run (no config.yaml)", file=sys.stderr)
-        return 2
+    args = parse(argv)
+    if not (args.run_dir / "config.yaml").exists() or not (args.run_dir / "metrics.csv").exists():
+        fail(PROG, f"{args.run_dir} is not allowed: an lfcs run directory (no config.yaml and metrics.csv)")
     import torch
 
     from lfcs import train

@@ -12,7 +12,6 @@ Prints one line per configuration and exits 1 if any differs.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lfcs.running.scripting import OneLineParser, number, output_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 WALL_CLOCK = ("sps", "sps_total")
@@ -117,20 +118,23 @@ def differ(old: list[dict], new: list[dict], tol: float) -> str | None:
     return None if worst <= tol else f"max gap {worst:.3g} at {where}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse(argv: list[str] | None = None):
+    """The arguments, and the commit that --ref names."""
+    parser = OneLineParser(prog="compare_behaviour.py", description=__doc__.split("\n")[0])
     parser.add_argument("--ref", required=True, help="git ref of the earlier code (e.g. HEAD~1, a commit)")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "compare", help="where both trees' runs go")
+    parser.add_argument("--out", type=output_dir, default=ROOT / "runs" / "compare", help="where both trees' runs go")
     parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="configurations to run (default: all)")
-    parser.add_argument("--tol", type=float, default=0.0, help="largest absolute gap allowed (default 0: exact)")
-    args = parser.parse_args()
-    if args.tol < 0 or math.isnan(args.tol):
-        parser.error(f"--tol={args.tol}: allowed values are numbers >= 0")
+    parser.add_argument("--tol", type=number(0), default=0.0, help="largest absolute gap allowed (default 0: exact)")
+    args = parser.parse_args(argv)
     found = subprocess.run(["git", "rev-parse", "--verify", f"{args.ref}^{{commit}}"], cwd=ROOT, capture_output=True,
                            text=True)  # fmt: skip
     if found.returncode:
-        parser.error(f"--ref={args.ref!r}: not a commit of this repository")
-    sha = found.stdout.strip()
+        parser.error(f"argument --ref: {args.ref} is not allowed: a commit of this repository (git found none)")
+    return args, found.stdout.strip()
+
+
+def main() -> int:
+    args, sha = parse()
     names = args.only or list(CONFIGS)
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:

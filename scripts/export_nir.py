@@ -9,21 +9,26 @@ recurrent edges, logits output) are in lfcs/export/nir_export.py and in the grap
 import sys
 from pathlib import Path
 
-from lfcs.export.nir_export import export
-from lfcs.export.saved_agent import load_agent
-from lfcs.running.scripting import OneLineParser, guarded
+from lfcs.running.scripting import OneLineParser, guarded, integer, output_file
 
 PROG = "export_nir.py"
 
 
-def main(argv: list[str]) -> int:
+def parse(argv: list[str]):
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="checkpoint file or run directory")
-    parser.add_argument("out", type=Path, help="the .nir file to write")
-    parser.add_argument("--agent", type=int, default=None, help="global agent id (default: the first)")
-    args = parser.parse_args(argv)
+    parser.add_argument("out", type=output_file(".nir"), help="the .nir file to write")
+    parser.add_argument("--agent", type=integer(0), default=None, help="global agent id (default: the first)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
 
     def run() -> None:
+        from lfcs.export.nir_export import export
+        from lfcs.export.saved_agent import load_agent
+
         saved = load_agent(args.checkpoint, args.agent)
         graph = export(saved, args.out)
         kinds = ", ".join(f"{name}:{type(node).__name__}" for name, node in graph.nodes.items())

@@ -9,36 +9,47 @@ held-out seeds of lfcs/export/evaluate.py into ``<name>.eval.json``, exactly wha
 --frame / --raster: a video frame (screen and action bars) / spike raster of the best lf-cs agent, for the README.
 """
 
+import argparse
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from lfcs.export.evaluate import evaluate, write_json
-from lfcs.export.saved_agent import load_agent
-from lfcs.export.zoo import best, eval_name, extract, snapshot, write_index
-from lfcs.running.scripting import OneLineParser, guarded
+from lfcs.running.scripting import OneLineParser, guarded, integer, output_dir, output_file
 
 PROG = "make_zoo.py"
 STATS = ("mean", "std", "iqm", "ci95")
 
 
-def main(argv: list[str]) -> int:
+def name_prefix(text: str) -> str:
+    """argparse type: a prefix of file names, so no path separator."""
+    if "/" in text or os.sep in text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: a file name prefix (no '/')")
+    return text
+
+
+def parse(argv: list[str]):
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="run directories or checkpoint files")
-    parser.add_argument("--out", type=Path, default=Path("zoo"))
-    parser.add_argument("--name-prefix", default="", help="put before every file name")
-    parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--frame", type=Path, default=None, help="PNG: one video frame of the best lf-cs agent")
-    parser.add_argument("--raster", type=Path, default=None, help="PNG: spike raster of the best lf-cs agent")
+    parser.add_argument("--out", type=output_dir, default="zoo")
+    parser.add_argument("--name-prefix", type=name_prefix, default="", help="put before every file name")
+    parser.add_argument("--episodes", type=integer(1), default=100)
+    parser.add_argument("--frame", type=output_file(".png"), help="PNG: one video frame of the best lf-cs agent")
+    parser.add_argument("--raster", type=output_file(".png"), help="PNG: spike raster of the best lf-cs agent")
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
 
     def run() -> None:
-        if args.episodes < 1:
-            raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
+        from tqdm import tqdm
+
+        from lfcs.export.evaluate import evaluate, write_json
+        from lfcs.export.saved_agent import load_agent
+        from lfcs.export.zoo import best, eval_name, extract, snapshot, write_index
+
         entries = extract(args.runs, args.out, args.name_prefix)
         rows = []
         for entry in tqdm(entries, desc="zoo", unit="agent", file=sys.stderr, disable=args.no_progress):

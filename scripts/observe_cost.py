@@ -14,7 +14,6 @@ load average is recorded: with other work running, all numbers are slower, but t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -31,7 +30,9 @@ from torch.utils.tensorboard import SummaryWriter
 from lfcs.analysis.observe import Observer
 from lfcs.learning.acting import play_episode
 from lfcs.running.agents import AgentGroup
+from lfcs.running.cli import refuse_bad_overrides
 from lfcs.running.logger import RunLogger
+from lfcs.running.scripting import OneLineParser, integer, output_file
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = 0.05  # observation may cost at most 5 % of training throughput
@@ -83,14 +84,20 @@ def smallest_period(layouts: list[dict], name: str) -> int | None:
     return next((k for k in PERIODS if worst / k <= BUDGET), None)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, nargs="+", default=[1, 10])
-    parser.add_argument("--episodes", type=int, default=5, help="timed training episodes per repeat")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None)
+def parse(argv: list[str] | None = None):
+    parser = OneLineParser(prog="observe_cost.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=integer(1), nargs="+", default=[1, 10])
+    parser.add_argument("--episodes", type=integer(1), default=5, help="timed training episodes per repeat")
+    parser.add_argument("--repeats", type=integer(1), default=3)
+    parser.add_argument("--out", type=output_file(".json"), default=None)
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. network.num_neurons=500")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    refuse_bad_overrides(parser, args.overrides, ROOT / "conf")
+    return args
+
+
+def main() -> None:
+    args = parse()
     torch.set_num_threads(1)  # as one training process
     load_before = os.getloadavg()
     layouts = []

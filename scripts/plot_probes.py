@@ -8,7 +8,6 @@ is the episode (env steps / episode length of each agent's run).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import statistics
 import sys
@@ -18,6 +17,9 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lfcs.analysis.results import _identity, _label, find_runs
+from lfcs.running.scripting import OneLineParser, existing_dir, fail, output_dir
+
+PROG = "plot_probes.py"
 
 
 def probe_curves(run: Path, tag: str) -> dict[int, dict[int, float]]:
@@ -35,12 +37,16 @@ def probe_curves(run: Path, tag: str) -> dict[int, dict[int, float]]:
     return curves
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", type=Path)
+def parse(argv: list[str]):
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", type=existing_dir)
     parser.add_argument("--tag", default="probe/intrinsic_dim")
-    parser.add_argument("--out", type=Path, default=Path("results/probes"))
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=output_dir, default="results/probes")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
     conditions: dict[str, tuple[str, dict[int, dict[int, float]]]] = {}
     for run in find_runs(args.dirs):
         key = _identity(OmegaConf.to_container(OmegaConf.load(run / "config.yaml"), resolve=True))
@@ -48,8 +54,7 @@ def main(argv: list[str]) -> int:
         curves.update(probe_curves(run, args.tag))
     conditions = {k: v for k, v in conditions.items() if v[1]}
     if not conditions:
-        print(f"error: no {args.tag} scalars under {', '.join(map(str, args.dirs))}", file=sys.stderr)
-        return 2
+        fail(PROG, f"--tag {args.tag} is not allowed: no such scalars under {', '.join(map(str, args.dirs))}")
     args.out.mkdir(parents=True, exist_ok=True)
     name = args.tag.replace("/", "_")
     import matplotlib

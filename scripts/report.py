@@ -25,7 +25,6 @@ bands), report.json (command, budget, baseline, bootstrap settings, each conditi
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -39,16 +38,9 @@ import scipy
 from lfcs.analysis import report, stats
 from lfcs.analysis.results import FINAL_WINDOWS, WINDOW, load_conditions
 from lfcs.errors import ResultsError
-from lfcs.running.scripting import OneLineParser, guarded
+from lfcs.running.scripting import OneLineParser, existing_dir, guarded, integer, number, output_dir
 
 PROG = "report.py"
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
-    return value
 
 
 def cell(value) -> str:
@@ -115,23 +107,24 @@ def print_table(rows: list[dict], baseline: str, threshold: float) -> None:
         )
 
 
-def main(argv: list[str]) -> int:
+def parse(argv: list[str]):
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", type=Path, help="run or multirun directories")
-    parser.add_argument("--budget", type=positive_int, default=None, help="episodes (default: all seeds reached)")
+    parser.add_argument("dirs", nargs="+", type=existing_dir, help="run or multirun directories")
+    parser.add_argument("--budget", type=integer(1), default=None, help="episodes (default: all seeds reached)")
     parser.add_argument("--baseline", default=None, help="label of the baseline condition (default: the first)")
-    parser.add_argument("--threshold", type=float, default=0.0, help="reward_mean50 for episodes to threshold")
-    parser.add_argument("--reps", type=positive_int, default=10_000, help="bootstrap resamples")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every bootstrap's numpy generator")
+    parser.add_argument("--threshold", type=number(), default=0.0, help="reward_mean50 for episodes to threshold")
+    parser.add_argument("--reps", type=integer(1), default=10_000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=integer(0), default=0, help="seed of every bootstrap's numpy generator")
     parser.add_argument("--bands", action="store_true", help="bootstrap bands around the performance profiles")
     parser.add_argument("--drop-short", action="store_true", help="leave out conditions with seeds short of --budget")
-    parser.add_argument("--out", type=Path, default=None, help="default: the first DIR")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=output_dir, default=None, help="default: the first DIR")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
 
     def run() -> None:
-        missing = [d for d in args.dirs if not d.is_dir()]
-        if missing:
-            raise ResultsError(f"no such directory: {missing[0]}")
         conds = report.in_dir_order([c for c in load_conditions(args.dirs) if c.curves], args.dirs)
         if not conds:
             raise ResultsError(f"no runs with {WINDOW} or more episodes under {', '.join(map(str, args.dirs))}")

@@ -11,6 +11,7 @@ the earlier one-session form is kept as the first segment.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 NAME = "wall_clock.json"
+PROG = "wall_clock.py"
 
 
 def _load() -> str:
@@ -91,15 +93,36 @@ def _write(path: Path, record: dict) -> dict:
     return record
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) >= 4 and argv[0] == "start":
-        start(Path(argv[1]), argv[2], argv[3:])
-    elif len(argv) == 2 and argv[0] == "end":
-        record = end(Path(argv[1]))
-        print(f"wall clock {record['wall_clock_s'] / 60:.1f} min over {record['sessions']} session(s) -> {argv[1]}")
-    else:
-        sys.exit("usage: wall_clock.py start OUT_DIR SEEDS COMMAND... | wall_clock.py end OUT_DIR")
+def parse(argv: list[str]):
+    from lfcs.running.scripting import OneLineParser, output_dir
+
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="action", required=True)
+    opening = commands.add_parser("start", prog=PROG, help="open a session")
+    opening.add_argument("out", type=output_dir)
+    opening.add_argument("seeds")
+    opening.add_argument("command", nargs=argparse.REMAINDER)
+    commands.add_parser("end", prog=PROG, help="close the open session").add_argument("out", type=output_dir)
+    args = parser.parse_args(argv)
+    if args.action == "start" and not args.command:
+        opening.error("the following arguments are required: command")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    from lfcs.running.scripting import fail
+
+    args = parse(argv)
+    if args.action == "start":
+        start(args.out, args.seeds, args.command)
+        return 0
+    try:
+        record = end(args.out)
+    except SystemExit as refused:  # end()'s one line
+        fail(PROG, str(refused).removeprefix("error: "))
+    print(f"wall clock {record['wall_clock_s'] / 60:.1f} min over {record['sessions']} session(s) -> {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -195,6 +195,14 @@ def _write_clips(path: Path, clips: list, env, num_actions: int) -> None:
     write_video(path, frames, fps)
 
 
+def default_out(saved: SavedAgent, cwd: Path) -> Path:
+    """Where eval.json goes without --out: the run directory of a run's checkpoint; for a checkpoint file outside a
+    run directory (a zoo file, which sits beside the source tree's own eval.json files), ``<cwd>/<name>.eval.json``."""
+    if saved.path.parent.name == "checkpoints":
+        return saved.run_dir / "eval.json"
+    return cwd / f"{saved.path.stem}.eval.json"
+
+
 def write_json(result: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -10,6 +10,7 @@ and friends) and printed the same way by :func:`run_guarded`.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
 import math
@@ -25,15 +26,38 @@ from omegaconf import DictConfig, OmegaConf
 from lfcs.config import Config, validate
 from lfcs.errors import EXIT_USAGE, ConfigError, UserError
 
-MULTIRUN_FLAGS = ("-m", "--multirun")
+HELP_FLAGS = ("-h", "--help", "--hydra-help", "--version")  # Hydra prints and exits: nothing is checked or written
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"  # where scripts/train.py's @hydra.main lives
 MAX_COMBINATIONS = 64  # beyond this, each value of each swept key is checked with the other keys at their first
 
 
-def _user_overrides(argv: list[str]) -> list[str] | None:
-    """The overrides a run would apply, or None when Hydra must see the arguments itself."""
-    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
-        return None  # --cfg, --help, --config-name, ...: nothing is written, Hydra reports
-    return [arg for arg in argv if not arg.startswith("-") and not arg.lstrip("+~").startswith("hydra")]
+def _flags(argv: list[str], conf_dir: Path) -> tuple[argparse.Namespace, Path] | None:
+    """Hydra's own flags, checked with Hydra's parser (a bad one is one line), and the config folder they name.
+
+    None where Hydra only prints (``--help``, ``--cfg``, ``--info``, ...: no folder is written) or composes from a
+    folder this check does not see (``--config-dir``); the values are then checked where the run starts.
+    """
+    if any(arg.split("=", 1)[0] in HELP_FLAGS for arg in argv):
+        return None
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    parser.error = fail  # one line instead of the usage block
+    args = parser.parse_args(argv)
+    if args.cfg or args.info or args.shell_completion:
+        return None
+    if args.config_dir is not None:
+        if not Path(args.config_dir).is_dir():
+            fail(f"--config-dir={args.config_dir} is not allowed: no such directory")
+        return None
+    if args.config_path is not None:
+        conf_dir = SCRIPTS_DIR / args.config_path  # Hydra: absolute, or relative to scripts/train.py
+        if not conf_dir.is_dir():
+            fail(f"--config-path={args.config_path} is not allowed: no such directory ({conf_dir})")
+    names = sorted(path.stem for path in conf_dir.glob("*.yaml"))
+    if (args.config_name or "config") not in names:
+        fail(f"--config-name={args.config_name} is not allowed: the configs in {conf_dir} are {', '.join(names)}")
+    return args, conf_dir
 
 
 def _combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
@@ -80,7 +104,7 @@ def check_schema_keys(cfg: DictConfig, overrides: list[str]) -> None:
         return
     key, allowed = found
     values = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
-    fail(f"{key}={values.get(key, '?')} is not allowed: no such key; allowed keys here: {allowed}")
+    raise ConfigError(f"{key}={values.get(key, '?')} is not allowed: no such key; allowed keys here: {allowed}")
 
 
 def _allowed_keys(conf_dir: Path, key: str) -> str:
@@ -124,13 +148,19 @@ def explain(exc: BaseException, overrides: list[str], conf_dir: Path) -> str:
 
 
 def precheck(argv: list[str], conf_dir: Path) -> None:
-    """Check every job's configuration before Hydra creates any folder; the first error exits with one line."""
-    from lfcs.running.agents import probe_env
+    """Check every job's configuration before Hydra creates any folder; the first error exits with one line.
 
-    overrides = _user_overrides(argv)
-    if overrides is None:
+    A single run's directory is checked too where it is known before Hydra starts (``run_dir``, ``resume=DIR``,
+    ``hydra.run.dir``): a run that it holds and the configuration must agree, its checkpoints must load.
+    """
+    flags = _flags(argv, conf_dir)
+    if flags is None:
         return
-    multirun = any(arg in MULTIRUN_FLAGS for arg in argv) or any(o.startswith("hparams_search=") for o in overrides)
+    args, conf_dir = flags
+    config_name = args.config_name or "config"
+    overrides = [arg for arg in args.overrides if not arg.lstrip("+~").startswith("hydra")]
+    hydra_values = dict(arg.split("=", 1) for arg in args.overrides if arg.startswith("hydra.") and "=" in arg)
+    multirun = args.multirun or any(o.startswith("hparams_search=") for o in overrides)
     try:
         jobs = _combinations(overrides, multirun)
     except Exception as exc:  # the override grammar's own error types
@@ -138,19 +168,59 @@ def precheck(argv: list[str], conf_dir: Path) -> None:
     probed: set[str] = set()
     for job in jobs:
         try:
-            with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-                cfg = compose("config", overrides=job)
-        except Exception as exc:  # Hydra raises several exception types here; all are user input errors
-            fail(explain(exc, job, conf_dir))
-        check_schema_keys(cfg, job)
-        try:
-            validate(cfg)
-            env = OmegaConf.to_yaml(cfg.env)
-            if env not in probed:
-                probe_env(cfg)
-                probed.add(env)
-        except ConfigError as exc:
-            fail(" ".join(str(exc).split()))
+            cfg = checked_config(job, conf_dir, config_name, probed)
+            _check_directories(cfg, job, hydra_values, multirun)
+        except UserError as exc:
+            fail(" ".join(str(exc).split()), exc.exit_code)
+
+
+def checked_config(
+    overrides: list[str], conf_dir: Path, config_name: str = "config", probed: set[str] | None = None
+) -> DictConfig:
+    """The composed configuration of ``overrides``, with every check of a run's start (schema, values, env);
+    ConfigError (one line) on the first bad value. ``probed``: the env configs already built and checked."""
+    from lfcs.running.agents import probe_env
+
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            cfg = compose(config_name, overrides=overrides)
+    except Exception as exc:  # Hydra raises several exception types here; all are user input errors
+        raise ConfigError(explain(exc, overrides, conf_dir)) from exc
+    check_schema_keys(cfg, overrides)
+    validate(cfg)
+    env = OmegaConf.to_yaml(cfg.env)
+    if probed is None or env not in probed:
+        probe_env(cfg)
+        if probed is not None:
+            probed.add(env)
+    return cfg
+
+
+def refuse_bad_overrides(parser: argparse.ArgumentParser, overrides: list[str], conf_dir: Path) -> None:
+    """A script's configuration overrides, checked as scripts/train.py checks them: a bad one is the parser's error."""
+    try:
+        checked_config(overrides, conf_dir)
+    except UserError as exc:
+        parser.error(f"overrides: {exc}")
+
+
+def _check_directories(cfg: DictConfig, job: list[str], hydra_values: dict[str, str], multirun: bool) -> None:
+    """The folders a job would write into, before Hydra creates any (ConfigError / CheckpointError)."""
+    from lfcs.running.rundir import check_usable_dir, inspect_run_dir, resume_target
+
+    known = {key: value for key, value in hydra_values.items() if "${" not in value}  # interpolations: Hydra's
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        if key in known:
+            check_usable_dir(key, Path(known[key]))
+    target = resume_target(cfg)
+    hydra_dir = None if multirun or "hydra.run.dir" not in known else Path(known["hydra.run.dir"])
+    if cfg.run_dir is not None or isinstance(target, Path) or hydra_dir is not None:
+        inspect_run_dir(cfg, job, hydra_dir)
+    elif target and not multirun:  # a sweep's jobs resume in their own folders, known only to the launcher
+        raise ConfigError(
+            f"resume={cfg.resume!r} is not allowed without the run's directory: a new output folder holds no run; "
+            "give resume=DIR, or resume=true with run_dir=DIR or hydra.run.dir=DIR"
+        )
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:

@@ -1,11 +1,15 @@
 """Run directories: where a run writes, and how a re-run or ``resume=`` continues it without overwriting.
 
 A directory that already holds a run is continued only with the same configuration (keys in ``RESUMABLE_KEYS``
-may change, e.g. more ``iterations``); anything else is refused and nothing is written.
+may change, e.g. more ``iterations``); anything else is refused and nothing is written. :func:`inspect_run_dir`
+makes every check and reads only, so that ``scripts/train.py`` runs it before Hydra creates any folder;
+:func:`prepare_run_dir` checks again and writes.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,9 +32,11 @@ RESUMABLE_KEYS = (
     "probe_every",
 )
 INT_COLUMNS = ("agent", "episode", "env_steps")
+# What AgentGroup.load reads from a checkpoint (lfcs.running.agents.AgentGroup.state_dict).
+TRAINING_STATE = ("agents", "episode", "new_policy", "ref_policy", "adam", "generators", "env_states", "history")
 
 
-def _resume_target(cfg: DictConfig) -> Path | bool:
+def resume_target(cfg: DictConfig) -> Path | bool:
     value = cfg.resume
     if value is None or str(value).lower() in ("false", "none", ""):
         return False
@@ -39,14 +45,30 @@ def _resume_target(cfg: DictConfig) -> Path | bool:
     return Path(str(value))
 
 
-def _output_dir(cfg: DictConfig) -> Path:
+def _output_dir(cfg: DictConfig, hydra_dir: Path | None) -> Path:
     if cfg.run_dir is not None:
         return Path(cfg.run_dir)
+    if hydra_dir is not None:
+        return hydra_dir
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
         return Path(HydraConfig.get().runtime.output_dir)
     raise ConfigError("run_dir=None is not allowed outside a Hydra app: set run_dir to a directory")
+
+
+def check_usable_dir(key: str, path: Path) -> None:
+    """ConfigError unless ``path`` is a directory, or a folder that can be created there."""
+    allowed = "a directory (an existing one, or a new one under a writable directory)"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{key}={str(path)!r} is not allowed: it is a file; {allowed}")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{key}={str(path)!r} is not allowed: {ancestor} is a file; {allowed}")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={str(path)!r} is not allowed: {ancestor} is not writable; {allowed}")
 
 
 def _first_difference(stored: dict, requested: dict, prefix: str = "") -> tuple[str, object, object] | None:
@@ -64,16 +86,19 @@ def _first_difference(stored: dict, requested: dict, prefix: str = "") -> tuple[
     return None
 
 
-def prepare_run_dir(
-    cfg: DictConfig, command_line: list[str] | None = None
+def inspect_run_dir(
+    cfg: DictConfig, command_line: list[str] | None = None, hydra_dir: Path | None = None
 ) -> tuple[Path, DictConfig, dict[int, list[dict]]]:
     """Pick the run directory, check it against the config, and return the metric rows already checkpointed.
 
-    command_line: the overrides the user typed (Hydra app), so that an explicit resume can refuse the ones that
-    contradict the stored run; None compares the whole configuration instead.
+    Reads only; ConfigError or CheckpointError on anything that would stop the run. command_line: the overrides the
+    user typed (Hydra app), so that an explicit resume can refuse the ones that contradict the stored run; None
+    compares the whole configuration instead. hydra_dir: Hydra's run directory, before Hydra exists.
     """
-    target = _resume_target(cfg)
-    run_dir = target if isinstance(target, Path) else _output_dir(cfg)
+    target = resume_target(cfg)
+    run_dir = target if isinstance(target, Path) else _output_dir(cfg, hydra_dir)
+    key = "resume" if isinstance(target, Path) else "run_dir" if cfg.run_dir is not None else "hydra.run.dir"
+    check_usable_dir(key, run_dir)
     if target and not run_dir.is_dir():
         raise ConfigError(f"resume={cfg.resume!r} is not allowed: directory {run_dir} does not exist")
     files = checkpoint_files(run_dir)
@@ -110,6 +135,13 @@ def prepare_run_dir(
     history: dict[int, list[dict]] = {}
     for path in files:
         state = checkpoint.load(path)
+        missing = [key for key in TRAINING_STATE if key not in state]
+        if missing:
+            raise checkpoint.CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}: not a training checkpoint")
+        named = re.fullmatch(r"agents_(\d+)-(\d+)\.pt", path.name)
+        if named is None or list(state["agents"]) != list(range(int(named[1]), int(named[2]) + 1)):
+            held = f"agents {list(state['agents'])}"
+            raise checkpoint.CheckpointError(f"checkpoint {path} holds {held}: it must be named agents_<a>-<b>.pt")
         try:
             table = upgrade_history(state["history"])  # (episodes, agents in the file, columns)
         except ValueError as exc:
@@ -123,8 +155,16 @@ def prepare_run_dir(
                 for key in INT_COLUMNS:
                     row[key] = int(row[key])
             history[int(agent)] = rows
+    return run_dir, cfg, history
+
+
+def prepare_run_dir(
+    cfg: DictConfig, command_line: list[str] | None = None
+) -> tuple[Path, DictConfig, dict[int, list[dict]]]:
+    """:func:`inspect_run_dir`, then create the directory and store the configuration."""
+    run_dir, cfg, history = inspect_run_dir(cfg, command_line)
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / "config.yaml.tmp"
     tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    tmp.replace(stored_path)
+    tmp.replace(run_dir / "config.yaml")
     return run_dir, cfg, history

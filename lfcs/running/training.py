@@ -1,8 +1,9 @@
 """``train(cfg) -> dict``: the whole run, from a composed config to a run directory.
 
 Agents are split into ``workers`` groups; each group trains in lockstep in its own process (or in this one when
-``workers == 1``) and sends its metric rows here, where they are logged. Everything goes under the run directory:
-``config.yaml``, ``metrics.csv``, ``tb/agent_<b>/``, ``checkpoints/``, ``summary.json``.
+``workers == 1``) and sends its metric rows and checkpoints here, where they are logged and written: only this
+process writes into the run directory. Everything goes under it: ``config.yaml``, ``metrics.csv``,
+``tb/agent_<b>/``, ``checkpoints/``, ``summary.json``.
 """
 
 from __future__ import annotations

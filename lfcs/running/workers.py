@@ -1,11 +1,16 @@
 """Agent groups, in this process or one spawned worker process each, sending their metric rows to the parent.
 
-A worker lives no longer than its parent, so that "run the same command again" never races a writer left
-behind: on Linux the kernel kills it when the parent dies (``PR_SET_PDEATHSIG``); elsewhere a watchdog thread
-notices that its parent changed; and it checks that its parent is alive before every checkpoint. SIGINT and
-SIGTERM belong to the parent, which tells the workers to stop through an Event: they finish their episode and
-checkpoint. An error in a worker reaches the parent as (class name, one line), and the parent raises the same
-:class:`~lfcs.errors.UserError` (NaN/inf: exit 3; bad config or checkpoint: exit 2).
+Only the parent writes into the run directory. A worker sends its metric rows and its checkpoints (the bytes of
+the file) through one queue, and the parent logs the rows and writes each checkpoint atomically in the order they
+came, so a checkpoint never lands before the rows it holds are logged. A parent that is killed (SIGKILL, power
+loss) therefore leaves nothing behind that could still write: whatever its workers do until they die, no file
+under the run directory changes after the parent stopped (tests/test_parent_kill.py, with both cores busy).
+Workers still end with their parent, so that they do not waste the CPU: on Linux the kernel kills them
+(``PR_SET_PDEATHSIG``, which fires when the parent *thread* exits, seconds late on a loaded machine), and a watchdog
+thread exits when the parent changed. SIGINT and SIGTERM belong to the parent, which tells the workers to stop
+through an Event: they finish their episode and send a checkpoint. An error in a worker reaches the parent as
+(class name, one line), and the parent raises the same :class:`~lfcs.errors.UserError` (NaN/inf: exit 3; bad
+config or checkpoint: exit 2).
 """
 
 from __future__ import annotations
@@ -41,9 +46,12 @@ def run_group(
     run_dir: Path,
     emit: Callable[[list[dict]], None],
     should_stop: Callable[[], bool],
-    before_save: Callable[[], None] = lambda: None,
+    save: Callable[[AgentGroup], None] | None = None,
 ) -> int:
-    """Train one group to ``cfg.iterations`` episodes (resuming from its checkpoint); returns episodes done."""
+    """Train one group to ``cfg.iterations`` episodes (resuming from its checkpoint); returns episodes done.
+
+    save: how a checkpoint leaves the group (default: written into ``run_dir``; a worker sends it to its parent).
+    """
     group = AgentGroup(cfg, agent_ids)
     path = checkpoint_path(run_dir, agent_ids)
     if path.exists():
@@ -52,8 +60,10 @@ def run_group(
         emit(group.run_episode())
         finished = group.episode >= cfg.iterations
         if finished or group.episode % cfg.checkpoint_every == 0 or should_stop():
-            before_save()
-            group.save(run_dir)
+            if save is None:
+                group.save(run_dir)
+            else:
+                save(group)
         if should_stop() and not finished:
             break
     return group.episode
@@ -85,18 +95,20 @@ def _worker(cfg_yaml: str, agent_ids: list[int], run_dir: str, rows_queue, stop,
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent while it started us
     torch.set_num_threads(1)
     cfg = OmegaConf.create(cfg_yaml)
+    name = checkpoint_path(Path(run_dir), agent_ids).name
+
+    def send(kind: str, payload) -> None:
+        _exit_if_orphaned(parent_pid)  # not needed for the files (the parent writes them): saves the work
+        rows_queue.put((kind, payload))
+
+    def save(group: AgentGroup) -> None:
+        send("checkpoint", (name, checkpoint.encode(group.state_dict())))
+
     try:
-        run_group(
-            cfg,
-            agent_ids,
-            Path(run_dir),
-            lambda rows: rows_queue.put(("rows", rows)),
-            stop.is_set,
-            lambda: _exit_if_orphaned(parent_pid),
-        )
-        rows_queue.put(("done", None))
+        run_group(cfg, agent_ids, Path(run_dir), lambda rows: send("rows", rows), stop.is_set, save)
+        send("done", None)
     except Exception as exc:  # reported to the parent, which stops the run
-        rows_queue.put(("error", (type(exc).__name__, " ".join(str(exc).split()))))
+        send("error", (type(exc).__name__, " ".join(str(exc).split())))
 
 
 def run_workers(
@@ -121,6 +133,14 @@ def run_workers(
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     running, error = len(procs), None
+
+    def handle(kind: str, payload) -> None:
+        if kind == "rows":
+            emit(payload)
+        elif kind == "checkpoint":  # after the rows it holds: one queue, in the order the worker sent them
+            name, data = payload
+            checkpoint.write_atomic(data, run_dir / "checkpoints" / name)
+
     try:
         while running:
             if should_stop():
@@ -132,17 +152,26 @@ def run_workers(
                     error = error or ("RuntimeError", "a worker process died")
                     break
                 continue
-            if kind == "rows":
-                emit(payload)
-            elif kind == "done":
+            handle(kind, payload)
+            if kind == "done":
                 running -= 1
-            else:
+            elif kind == "error":
                 error, running = error or payload, running - 1
                 stop_event.set()
     finally:
         stop_event.set()
-        for proc in procs:
-            proc.join()
+        _drain(rows_queue, procs, lambda kind, payload: kind == "checkpoint" and handle(kind, payload))
     if error:
         name, message = error
         raise USER_ERRORS[name](message) if name in USER_ERRORS else RuntimeError(f"{name}: {message}")
+
+
+def _drain(rows_queue, procs: list, handle: Callable[[str, object], object]) -> None:
+    """Join the workers while reading what they still send: a worker cannot end while its queue holds data."""
+    while any(p.is_alive() for p in procs):
+        try:
+            handle(*rows_queue.get(timeout=0.1))
+        except queue.Empty:
+            pass
+    for proc in procs:
+        proc.join()
