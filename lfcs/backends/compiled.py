@@ -111,8 +111,10 @@ class CompiledBackend(Backend):
         probs = torch.zeros(rows, num_agents, num_actions, dtype=dtype)
         ratio, mask = torch.zeros(rows, num_agents, dtype=dtype), torch.zeros(rows, num_agents, dtype=dtype)
         stats = torch.zeros(num_agents, len(STATS), dtype=torch.float64)
-        rec_sum = torch.zeros((num_agents, n, n) if rule.compute_rec else (num_agents, 0, 0), dtype=dtype)
-        in_sum = torch.zeros((num_agents, n, n_in) if rule.learn_in else (num_agents, 0, 0), dtype=dtype)
+        rec_sum = torch.zeros((num_agents, n, n) if rule.compute_rec and rule.record_sums else (num_agents, 0, 0),
+                              dtype=dtype)  # fmt: skip
+        in_sum = torch.zeros((num_agents, n, n_in) if rule.learn_in and rule.record_sums else (num_agents, 0, 0),
+                             dtype=dtype)  # fmt: skip
         spike_u = buf.spike_uniforms
         if spike_u is None:
             spike_u = torch.zeros(horizon, num_agents, 0, dtype=dtype)
@@ -131,7 +133,8 @@ class CompiledBackend(Backend):
             moments.extend(_adam_views(state, num_agents, dtype))
         outs = (probs.numpy(), ratio.numpy(), mask.numpy(), stats.numpy(), rec_sum.numpy(), in_sum.numpy())
         replay_kernels.replay_pass(episode, network, settings, tuple(moments), outs)
-        record = PassRecord(probs, mask, rec_sum if rule.compute_rec else None, in_sum if rule.learn_in else None)
+        rec_sum, in_sum = (x if x.shape[1] else None for x in (rec_sum, in_sum))  # recorded or None
+        record = PassRecord(probs, mask, rec_sum, in_sum)
         return stats, record
 
     def readout_traces(self, policy: SpikingPolicy, buf: EpisodeBuffer) -> torch.Tensor:

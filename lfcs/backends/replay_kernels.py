@@ -45,7 +45,7 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
     clip_mode: CLIP_MASK (m = 1[lo < rho < hi]), CLIP_NONE (m = 1) or CLIP_PPO (m = 1[rho C <= clip(rho) C]).
     adam = (settings (lr, beta1, beta2, eps, rec_lr, in_lr), moments (B, K) and step counts (B,) of W_out, W_rec,
     W_in). outs = (probs (T, B, O), rho(a_t), masks (T, B), statistics (B, 3), the pass's sums of the D_rec and
-    D_in terms (B, N, N) and (B, N, I), or (B, 0, 0) where not computed).
+    D_in terms (B, N, N) and (B, N, I), or (B, 0, 0) where not recorded).
     """
     obs, actions, smooth_ref, adv, lengths, spike_u, credit = episode
     w_in, w_rec, has_rec, w_out, feedback, bias, decay, beta, has_adapt, n_adapt, hetero, noise_width, c, gain = net
@@ -258,12 +258,14 @@ def _hidden_step(buffers, pre, post, psi, beta, n_adapt, hetero, gamma, a_t, pas
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _hidden_accumulate(elig, grad, pass_sum, a_t, step_hidden, no_diagonal):
-    """D += adv_t E (per step: D = this step's term) and the pass's sum; W_rec's diagonal stays 0 when it learns."""
+    """D += adv_t E (per step: D = this step's term) and the pass's sum (pass_sum (0, 0): none); W_rec's diagonal
+    stays 0 when it learns."""
     n, k = elig.shape
     for i in range(n):
         for j in range(k):
             step_grad = a_t * elig[i, j]
-            pass_sum[i, j] += step_grad
+            if pass_sum.shape[0] > 0:
+                pass_sum[i, j] += step_grad
             if step_hidden:
                 grad[i, j] = step_grad
             else:
