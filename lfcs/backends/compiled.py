@@ -121,7 +121,10 @@ class KernelActor(Actor):
 
     def step(self, t: int, running: np.ndarray) -> None:
         buffers, outputs, weights, rest = self.args
-        with flush_subnormals(self.float32):
+        if not self.float32:  # once per env step: no context manager where there is nothing to switch
+            kernels.act_step(t, *buffers, running, *outputs, *weights, *rest)
+            return
+        with flush_subnormals(True):
             kernels.act_step(t, *buffers, running, *outputs, *weights, *rest)
 
 
