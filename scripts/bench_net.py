@@ -2,7 +2,8 @@
 
 Where the environment costs almost nothing, the network is the cost. Layouts: masked CartPole with learned W_rec
 (``experiment=masked_cartpole_rec``: N = 500, lf-cs fast, 2 passes, W_rec learned), float64 and float32, one agent
-in one process and 10 agents in one process; the rate is env steps per second of training (``run_episode``).
+in one process and 10 agents in one process, and the same with ALIF neurons and W_in learned too (one agent); the
+rate is env steps per second of training (``run_episode``).
 
 The floor is measured in the same process, alternated with training: ``lfcs.backends.floor.touch_words`` reads and
 writes, once per replayed step, the bytes that the update must touch, agent after agent as a replay pass does; its
@@ -13,10 +14,9 @@ rate is the training measurement's env steps over the floor's seconds. Bytes per
     arrays per weight, fast timescale: 4, the weight, its eligibility trace E and Adam's two moments, each read and
         written (D = a_t E is one step's number, used inside the sweep); slow timescale, or learner.rec_update=per_pass
         for W_rec and W_in: 2, E and the pass's sum D (the weight and its moments move once per pass)
-    e-prop's hidden traces, for W_rec and W_in (``network.neuron=alif``, per-neuron ``network.tau_mem_steps``,
-        ``learner.rate_reg``: none of them on main yet, counted as the alif branch holds them): + eps_a on the
-        round(adapt_fraction N) adaptive rows, + eps_v (N x columns) with per-neuron tau_m, + the sum of e with
-        rate_reg
+    e-prop's hidden traces, for W_rec and W_in (lfcs/backends/replay_kernels.py): + eps_a on the
+        round(adapt_fraction N) adaptive rows (``network.neuron=alif``), + eps_v (N x columns) with per-neuron tau_m
+        (``network.tau_mem_steps=[lo, hi]``), + the pass's sum of e with ``learner.rate_reg``
 Not counted: per-neuron vectors (O(N) against O(N^2)), the forward pass's read of W_rec, acting, the env.
 """
 
@@ -25,13 +25,15 @@ from __future__ import annotations
 import statistics
 
 EXPERIMENT = "experiment=masked_cartpole_rec"
-# name -> (overrides after EXPERIMENT, agents in the one process). ALIF and W_in layouts once on main, one line each:
-#     "alif_in_f64_1agent": (["dtype=float64", "network.neuron=alif", "learner.learn_in=true"], 1),
+ALIF_IN = ["network.neuron=alif", "learner.learn_in=true"]  # e-prop's adaptive neurons, W_in learned too
+# name -> (overrides after EXPERIMENT, agents in the one process); a new layout is one line
 LAYOUTS = {
     "rec_f64_1agent": (["dtype=float64"], 1),
     "rec_f32_1agent": (["dtype=float32"], 1),
     "rec_f64_10agents": (["dtype=float64"], 10),
     "rec_f32_10agents": (["dtype=float32"], 10),
+    "alif_in_f64_1agent": (["dtype=float64", *ALIF_IN], 1),
+    "alif_in_f32_1agent": (["dtype=float32", *ALIF_IN], 1),
 }
 
 

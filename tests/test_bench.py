@@ -149,6 +149,8 @@ def test_floor_bytes_follow_the_configuration():
     assert bench_net.update_bytes(slow, 2, o)["bytes"] == 8 * 2 * (n * n + o * n)
     fixed = make_cfg("experiment=masked_cartpole_fixed")
     assert bench_net.update_bytes(fixed, 2, o)["bytes"] == 8 * 4 * o * n
+    alif_in = make_cfg("experiment=masked_cartpole_rec", *bench_net.ALIF_IN)  # + eps_a on the 250 adaptive rows
+    assert bench_net.update_bytes(alif_in, 2, o)["bytes"] == 8 * (4 * o * n + (4 * n + 250) * (n + 2))
 
 
 @pytest.mark.parametrize("steps", [0, 1, 2, 3])
