@@ -1,13 +1,22 @@
-"""scripts/bench.py --quick: the file it writes holds the machine, and every efficiency is recomputable from it."""
+"""scripts/bench.py --quick: the file it writes holds the machine, and every rate, efficiency and floor is
+recomputable from it; the floor's bytes follow the configuration, and its loop touches them."""
 
 from __future__ import annotations
 
 import json
 import os
 import statistics
+import sys
 
+import numpy as np
+import pytest
+
+from lfcs.backends.floor import touch_words
 from lfcs.running.training import agent_groups
-from tests.conftest import run_script
+from tests.conftest import ROOT, make_cfg, run_script
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_net  # noqa: E402  (scripts/, as bench.py imports it)
 
 # JSON line key of each layout's efficiency, and of its median training / env-only rates.
 EFFICIENCY_KEYS = {
@@ -43,8 +52,13 @@ def _cpu_rate(processes: list[dict]) -> float:
     return sum(p["episodes"] for p in processes) / sum(p["cpu_seconds"] for p in processes)
 
 
+def _steps_rate(processes: list[dict]) -> float:
+    return sum(p["env_steps"] for p in processes) / max(p["seconds"] for p in processes)
+
+
 def test_quick_bench_file_is_complete_and_consistent(tmp_path):
-    # About 20 s on 2 idle cores and 36 s at load 5.7; the limit leaves room for a machine shared by 5 engineers.
+    # About 20 s on 2 idle cores and 36 s at load 5.7 before the network-bound and torch parts (+ 9 process starts);
+    # the limit leaves room for a machine shared by 5 engineers.
     done = run_script("scripts/bench.py", "--quick", "--out", str(tmp_path), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "bench: fig1c: env 1/3" in done.stderr  # progress on stderr
@@ -98,3 +112,51 @@ def test_quick_bench_file_is_complete_and_consistent(tmp_path):
     fig1c_train = statistics.median(_rate(r["train"]) for r in layouts["fig1c"]["repeats"])
     assert abs(summary["efficiency_paired_median"] - layouts["fig1c"]["efficiency_paired_median"]) <= ROUNDING
     assert abs(summary["fig1c_minutes_estimate"] - 2 * 10 * 2500 / fig1c_train / 60) <= 0.05 + 1e-9
+
+    # Network-bound layouts: training and its floor, alternated in one process; the keys from the raw repeats.
+    assert any("floor" in note for note in record["notes"])
+    for name, (_, agents) in bench_net.LAYOUTS.items():
+        layout = layouts["net"][name]
+        assert len(layout["repeats"]) == 3 and layout["agents"] == agents
+        train = [_steps_rate(r["train"]) for r in layout["repeats"]]
+        floor = [_steps_rate(r["floor"]) for r in layout["repeats"]]
+        for repeat in layout["repeats"]:  # the floor replays the bytes of the training measurement before it
+            assert repeat["floor"][0]["env_steps"] == repeat["train"][0]["env_steps"] > 0
+            assert repeat["floor"][0]["replayed_steps"] == repeat["train"][0]["replayed_steps"]
+            assert len(repeat["train"][0]["replayed_steps"]) == agents
+        assert abs(summary[f"net_{name}_steps_per_s"] - statistics.median(train)) <= 0.05 + 1e-9
+        assert abs(summary[f"net_{name}_floor_steps_per_s"] - statistics.median(floor)) <= 0.05 + 1e-9
+        over = statistics.median(f / t for t, f in zip(train, floor))
+        assert abs(summary[f"net_{name}_over_floor"] - over) <= ROUNDING
+    # backend=torch: agent steps per second at each agent count, and ms per env step at N = 1 and the bench's N.
+    torch_part = layouts["torch"]
+    for kind, prefix in (("scaling", "torch_cpu_b"), ("kernels", "kernels_cpu_b")):
+        for b, measured in torch_part[kind].items():
+            rates = [_steps_rate(r["train"]) for r in measured["repeats"]]
+            assert abs(summary[f"{prefix}{b}_agent_steps_per_s"] - statistics.median(rates)) <= 0.05 + 1e-9
+    assert {"torch_cpu_ms_per_env_step_n1", "torch_cpu_ms_per_env_step_n20"} <= summary.keys()
+
+
+def test_floor_bytes_follow_the_configuration():
+    """W_rec, its trace and Adam's two moments per weight (fast), trace and D (slow), W_out always; 4 bytes in f32."""
+    n, o = 500, 2
+    cfg = make_cfg("experiment=masked_cartpole_rec")
+    assert bench_net.update_bytes(cfg, 2, o)["bytes"] == 8 * 4 * (n * n + o * n)
+    assert bench_net.update_bytes(make_cfg("experiment=masked_cartpole_rec", "dtype=float32"), 2, o)["bytes"] == (
+        4 * 4 * (n * n + o * n)
+    )
+    slow = make_cfg("experiment=masked_cartpole_rec", "learner.timescale=slow")
+    assert bench_net.update_bytes(slow, 2, o)["bytes"] == 8 * 2 * (n * n + o * n)
+    fixed = make_cfg("experiment=masked_cartpole_fixed")
+    assert bench_net.update_bytes(fixed, 2, o)["bytes"] == 8 * 4 * o * n
+    alif_in = make_cfg("experiment=masked_cartpole_rec", *bench_net.ALIF_IN)  # + eps_a on the 250 adaptive rows
+    assert bench_net.update_bytes(alif_in, 2, o)["bytes"] == 8 * (4 * o * n + (4 * n + 250) * (n + 2))
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+def test_the_floor_loop_reads_and_writes_every_word_once_per_step(steps):
+    words = np.arange(6, dtype=np.uint64).reshape(2, 3)
+    before = words.copy()
+    touch_words(words, np.array([steps, steps + 1]))
+    assert np.array_equal(words[0], before[0] if steps % 2 == 0 else ~before[0])
+    assert np.array_equal(words[1], ~before[1] if steps % 2 == 0 else before[1])

@@ -120,7 +120,7 @@ def test_eprop_equals_autograd_of_the_truncated_network(backend, net_kind):
     net = alif_net(rng, 8, 3, 3, *net_kind)
     net["w_in"] *= 0.5  # a moderate drive: neurons near threshold, where sigma' is not tiny
     policy, learner = as_alif_learner(net, backend, eps=float("inf"), timescale="slow", n_passes=1, learn_rec=True,
-                                      learn_in=True)  # fmt: skip
+                                      learn_in=True, track_rec_grad=True)  # fmt: skip
     before = policy.clone()
     _, record = learner.learn(as_buffer(obs, actions, q, rewards))
     met = np.concatenate([[0.0], rewards[:-1]])

@@ -7,6 +7,9 @@ do not depend on which agents share its group.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -70,6 +73,38 @@ def kernel_view(policy: SpikingPolicy) -> KernelView:
     )
 
 
+@contextmanager
+def flush_subnormals(on: bool) -> Iterator[None]:
+    """While on: subnormal floats read and computed as 0 (x86 FTZ/DAZ, this thread only), then IEEE again (the default).
+
+    Every float32 kernel runs so. Its W_rec sweep computes in float32, where Adam's moments and the traces of neurons
+    far below threshold (sigma'(v) ~ e^-100 right after a spike) fall below 1.2e-38: each subnormal operand cost a
+    microcode assist (~100x an ordinary operation) and made float32 replay 2.5x slower than float64. Acting and the
+    critic's read-out traces run so too, so that a replay with pi_ref's weights still reproduces acting exactly.
+    float64 is left IEEE. (torch.set_flush_denormal does nothing off x86: there float32 keeps subnormals.)
+    """
+    if not on:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _float32_flushed(operation):
+    """Runs a backend operation inside ``flush_subnormals`` when its first argument (policy or tensor) is float32."""
+
+    @functools.wraps(operation)
+    def run(self, first, *args, **kwargs):
+        dtype = first.w_out.dtype if isinstance(first, SpikingPolicy) else first.dtype
+        with flush_subnormals(dtype == torch.float32):
+            return operation(self, first, *args, **kwargs)
+
+    return run
+
+
 class KernelActor(Actor):
     """pi_ref's acting step as one compiled call for all agents (``kernels.act_step``), on numpy views."""
 
@@ -82,10 +117,15 @@ class KernelActor(Actor):
         weights = (net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias, net.decay, net.beta, net.has_adapt)
         scratch = np.empty(policy.num_neurons, dtype=state[0].dtype)
         self.args = (buffers, outputs, weights, (*state, scratch, net.noise_width, net.constants, net.gain))
+        self.float32 = policy.w_out.dtype == torch.float32
 
     def step(self, t: int, running: np.ndarray) -> None:
         buffers, outputs, weights, rest = self.args
-        kernels.act_step(t, *buffers, running, *outputs, *weights, *rest)
+        if not self.float32:  # once per env step: no context manager where there is nothing to switch
+            kernels.act_step(t, *buffers, running, *outputs, *weights, *rest)
+            return
+        with flush_subnormals(True):
+            kernels.act_step(t, *buffers, running, *outputs, *weights, *rest)
 
 
 class CompiledBackend(Backend):
@@ -94,6 +134,7 @@ class CompiledBackend(Backend):
     def actor(self, policy, obs, spike_uniforms, action_uniforms, probs, actions, spike_count) -> Actor:
         return KernelActor(policy, obs, spike_uniforms, action_uniforms, probs, actions, spike_count)
 
+    @_float32_flushed
     def replay_pass(
         self,
         policy: SpikingPolicy,
@@ -111,8 +152,10 @@ class CompiledBackend(Backend):
         probs = torch.zeros(rows, num_agents, num_actions, dtype=dtype)
         ratio, mask = torch.zeros(rows, num_agents, dtype=dtype), torch.zeros(rows, num_agents, dtype=dtype)
         stats = torch.zeros(num_agents, len(STATS), dtype=torch.float64)
-        rec_sum = torch.zeros((num_agents, n, n) if rule.compute_rec else (num_agents, 0, 0), dtype=dtype)
-        in_sum = torch.zeros((num_agents, n, n_in) if rule.learn_in else (num_agents, 0, 0), dtype=dtype)
+        rec_sum = torch.zeros((num_agents, n, n) if rule.compute_rec and rule.record_sums else (num_agents, 0, 0),
+                              dtype=dtype)  # fmt: skip
+        in_sum = torch.zeros((num_agents, n, n_in) if rule.learn_in and rule.record_sums else (num_agents, 0, 0),
+                             dtype=dtype)  # fmt: skip
         spike_u = buf.spike_uniforms
         if spike_u is None:
             spike_u = torch.zeros(horizon, num_agents, 0, dtype=dtype)
@@ -131,9 +174,11 @@ class CompiledBackend(Backend):
             moments.extend(_adam_views(state, num_agents, dtype))
         outs = (probs.numpy(), ratio.numpy(), mask.numpy(), stats.numpy(), rec_sum.numpy(), in_sum.numpy())
         replay_kernels.replay_pass(episode, network, settings, tuple(moments), outs)
-        record = PassRecord(probs, mask, rec_sum if rule.compute_rec else None, in_sum if rule.learn_in else None)
+        rec_sum, in_sum = (x if x.shape[1] else None for x in (rec_sum, in_sum))  # recorded or None
+        record = PassRecord(probs, mask, rec_sum, in_sum)
         return stats, record
 
+    @_float32_flushed
     def readout_traces(self, policy: SpikingPolicy, buf: EpisodeBuffer) -> torch.Tensor:
         horizon, num_agents, dtype = buf.horizon, buf.num_agents, policy.w_out.dtype
         out = torch.zeros(horizon, num_agents, policy.num_neurons, dtype=dtype)
@@ -145,6 +190,7 @@ class CompiledBackend(Backend):
         )  # fmt: skip
         return out
 
+    @_float32_flushed
     def td_deltas(self, readout, buf, terminated, gamma, w_v, adam, settings) -> torch.Tensor:
         out = torch.zeros_like(buf.rewards)
         critic_kernels.td_critic(
@@ -154,6 +200,7 @@ class CompiledBackend(Backend):
         )  # fmt: skip
         return out
 
+    @_float32_flushed
     def adam_zero_step(self, weights: torch.Tensor, state: AdamState, lr: float, betas, adam_eps: float) -> None:
         flat = weights.view(weights.shape[0], -1)
         kernels.adam_zero_step(

@@ -21,7 +21,8 @@ import math
 import numpy as np
 from numba import njit
 
-from lfcs.backends.kernels import _adam_ascent, _neuron_step, _policy
+from lfcs.backends.floor import rec_sweep
+from lfcs.backends.kernels import _adam_ascent, _adam_scalars, _neuron_step, _policy
 from lfcs.rules.maths import CLIP_MODES
 
 # Indices into the `out_stats` rows of a replay pass.
@@ -44,7 +45,7 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
     clip_mode: CLIP_MASK (m = 1[lo < rho < hi]), CLIP_NONE (m = 1) or CLIP_PPO (m = 1[rho C <= clip(rho) C]).
     adam = (settings (lr, beta1, beta2, eps, rec_lr, in_lr), moments (B, K) and step counts (B,) of W_out, W_rec,
     W_in). outs = (probs (T, B, O), rho(a_t), masks (T, B), statistics (B, 3), the pass's sums of the D_rec and
-    D_in terms (B, N, N) and (B, N, I), or (B, 0, 0) where not computed).
+    D_in terms (B, N, N) and (B, N, I), or (B, 0, 0) where not recorded).
     """
     obs, actions, smooth_ref, adv, lengths, spike_u, credit = episode
     w_in, w_rec, has_rec, w_out, feedback, bias, decay, beta, has_adapt, n_adapt, hetero, noise_width, c, gain = net
@@ -56,6 +57,9 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
     rec_lr, in_lr = settings[4], settings[5]
     step_hidden = fast and hidden_fast  # W_rec / W_in: an Adam step per replayed step, else one per pass
     regularise = rate_reg > 0.0
+    # training's W_rec path: every step's D goes straight into Adam, and no pass sum is recorded
+    fused = compute_rec and learn_rec and step_hidden and not regularise and rec_sum.shape[1] == 0
+    rec_h = np.zeros(9, dtype=w_out.dtype)  # rec_sweep's scalars in the weights' dtype
     horizon, num_agents, n_in = obs.shape
     num_actions, n = w_out.shape[1], w_out.shape[2]
     dtype = w_out.dtype
@@ -111,7 +115,13 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
                 elif learn_in:
                     for k in range(n_in):
                         pre_in[k] = decay_b[0] * pre_in[k] + (1.0 - decay_b[0]) * obs[t, b, k]
-            if compute_rec:
+            if fused:  # W_rec's trace, D and Adam step in one sweep over its arrays (lfcs.backends.floor)
+                rec_steps[b] += 1.0
+                rec_h[5], rec_h[6] = _adam_scalars(rec_steps[b], rec_lr, beta1, beta2)
+                rec_h[0], rec_h[1], rec_h[2], rec_h[3], rec_h[4] = a_t, gamma, 1.0 - beta1, beta2, 1.0 - beta2
+                rec_h[7] = adam_eps
+                rec_sweep(w_rec[b], rec[0], rec_m[b], rec_v[b], post, p, rec[3], rec[2], beta, rec_h, pair_after)
+            elif compute_rec:
                 _hidden_step(rec, p, post, psi, beta, n_adapt, hetero, gamma, a_t, rec_sum[b], pair_after,
                              step_hidden, learn_rec, regularise)  # fmt: skip
             if learn_in:
@@ -140,7 +150,7 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
                 out_steps[b] += 1.0
                 _adam_ascent(flat_out, grad_out.reshape(-1), out_m[b], out_v[b], out_steps[b], lr, beta1, beta2,
                              adam_eps)  # fmt: skip
-            if step_hidden and learn_rec:
+            if step_hidden and learn_rec and not fused:
                 rec_steps[b] += 1.0
                 _adam_ascent(w_rec[b].reshape(-1), rec[1].reshape(-1), rec_m[b], rec_v[b], rec_steps[b], rec_lr,
                              beta1, beta2, adam_eps)  # fmt: skip
@@ -248,12 +258,14 @@ def _hidden_step(buffers, pre, post, psi, beta, n_adapt, hetero, gamma, a_t, pas
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _hidden_accumulate(elig, grad, pass_sum, a_t, step_hidden, no_diagonal):
-    """D += adv_t E (per step: D = this step's term) and the pass's sum; W_rec's diagonal stays 0 when it learns."""
+    """D += adv_t E (per step: D = this step's term) and the pass's sum (pass_sum (0, 0): none); W_rec's diagonal
+    stays 0 when it learns."""
     n, k = elig.shape
     for i in range(n):
         for j in range(k):
             step_grad = a_t * elig[i, j]
-            pass_sum[i, j] += step_grad
+            if pass_sum.shape[0] > 0:
+                pass_sum[i, j] += step_grad
             if step_hidden:
                 grad[i, j] = step_grad
             else:

@@ -70,6 +70,7 @@ class TorchBackend(Backend):
         rows = buf.horizon if rule.pair_after else buf.horizon - 1
         steps = torch.arange(rows, device=w_out.device).unsqueeze(1)
         replayed = replayed_steps(buf.lengths, rule.pair_after)
+        live = min(rows, int(replayed.max()))  # later rows change nothing: every agent has ended
         active = steps < replayed.unsqueeze(0)  # (rows, B)
         adv = stored.met[:rows] * active  # padding gives 0
         credit = None if stored.credit is None else stored.credit[:rows]
@@ -86,7 +87,7 @@ class TorchBackend(Backend):
         psi_prev = torch.zeros_like(state.v)
         counts = torch.zeros_like(state.v)  # spikes per neuron over the pass (learner.rate_reg)
         probs_log, ratio_log, mask_log = [], [], []
-        for t in range(rows):
+        for t in range(live):
             for traces in hidden.values():  # eps_a moves with psi_{t-1} and eps_v_{t-1}
                 traces.adapt(psi_prev, params)
             spike_u = None if buf.spike_uniforms is None else buf.spike_uniforms[t]
@@ -123,21 +124,24 @@ class TorchBackend(Backend):
                 for traces in hidden.values():
                     traces.regularise(counts, replayed.clamp(min=1), rule)
             _adam_hidden(policy, rule, hidden, adam_rec, adam_in, active.any(0))
-        ratios, masks = torch.stack(ratio_log), torch.stack(mask_log)  # (rows, B)
+        probs, ratios, masks = (  # (rows, B, O), (rows, B), (rows, B): zeros past the live rows, as the kernels leave
+            _rows(log, rows, like)
+            for log, like in ((probs_log, w_out[:, :, 0]), (ratio_log, adv[0]), (mask_log, adv[0]))
+        )
         log_ratio = torch.where(active, ratios, torch.ones_like(ratios)).log()
         per_step = torch.stack([1.0 - masks, log_ratio.abs(), (ratios - 1.0) - log_ratio], dim=-1)  # (rows, B, 3)
         sums = (per_step * active.unsqueeze(-1)).transpose(0, 1).contiguous().sum(1)  # per agent's own row
-        sum_of = {name: traces.pass_sum for name, traces in hidden.items()}
-        record = PassRecord(torch.stack(probs_log), masks, sum_of.get("rec"), sum_of.get("in"))
+        sum_of = {name: traces.pass_sum for name, traces in hidden.items()}  # None unless rule.record_sums
+        record = PassRecord(probs, masks, sum_of.get("rec"), sum_of.get("in"))
         return sums.to(torch.float64).cpu(), record
 
     def readout_traces(self, policy: SpikingPolicy, buf: EpisodeBuffer) -> torch.Tensor:
         state, traces = policy.initial_state(), []
-        for t in range(buf.horizon):
+        for t in range(int(buf.lengths.max())):  # later steps: every agent has ended (zeros, as the kernels leave)
             spike_u = None if buf.spike_uniforms is None else buf.spike_uniforms[t]
             _, _, state = policy.step(buf.obs[t], state, spike_u)
             traces.append(state.r)
-        return torch.stack(traces)
+        return _rows(traces, buf.horizon, state.r)
 
     def td_deltas(self, readout, buf, terminated, gamma, w_v, adam, settings) -> torch.Tensor:
         lr, beta1, beta2, adam_eps = settings
@@ -162,6 +166,14 @@ class TorchBackend(Backend):
         adam_ascent_(weights, torch.zeros_like(weights), state, active, lr, betas, adam_eps)
 
 
+def _rows(log: list[torch.Tensor], rows: int, like: torch.Tensor) -> torch.Tensor:
+    """The per-step records of the replayed rows, then zeros up to ``rows`` (as the compiled pass leaves them)."""
+    out = torch.zeros(rows, *like.shape, dtype=like.dtype, device=like.device)
+    if log:
+        out[: len(log)] = torch.stack(log)
+    return out
+
+
 def _adam_hidden(policy, rule, hidden, adam_rec, adam_in, active) -> None:
     """One Adam ascent step of the learned hidden weights (W_rec, W_in) for the agents with active = 1."""
     if rule.learn_rec:
@@ -182,7 +194,8 @@ class HiddenTraces:
         self.eps_v = torch.zeros_like(weights if per_synapse else weights[:, 0, :])  # (B, N, K) or (B, K)
         self.eps_a = None if self.params.adapt_beta is None else torch.zeros_like(weights)
         self.beta = None if self.eps_a is None else self.params.adapt_beta.to(weights)
-        self.elig, self.grad, self.pass_sum = (torch.zeros_like(weights) for _ in range(3))
+        self.elig, self.grad = torch.zeros_like(weights), torch.zeros_like(weights)
+        self.pass_sum = torch.zeros_like(weights) if rule.record_sums else None
         self.e_sum = torch.zeros_like(weights) if rule.rate_reg > 0 else None
 
     def adapt(self, psi_prev: torch.Tensor, params) -> None:
@@ -200,7 +213,7 @@ class HiddenTraces:
         if rule.pair_after:
             self.elig = trace_step(self.elig, post, pre, rule.gamma)
         step_grad = self.elig * a_t
-        self.pass_sum = self.pass_sum + step_grad
+        self.pass_sum = None if self.pass_sum is None else self.pass_sum + step_grad
         self.grad = step_grad if self.step_hidden else self.grad + step_grad
         if not rule.pair_after:
             self.elig = trace_step(self.elig, post, pre, rule.gamma)

@@ -92,7 +92,7 @@ class LfcsLearner:
         self.rule = ReplayRule(timescale == "fast", float(gamma), float(eps), clip, bool(terminal_credit), compute_rec,
                                bool(learn_rec), lr, (float(betas[0]), float(betas[1])), float(adam_eps),
                                rec_lr, bool(learn_in), lr if in_lr is None else float(in_lr) / scale, rec_update,
-                               float(rate_reg), float(rate_target))  # fmt: skip
+                               float(rate_reg), float(rate_target), bool(track_rec_grad))  # fmt: skip
         self.adam_out = AdamState.zeros_like(new_policy.w_out)
         self.adam_rec = AdamState.zeros_like(new_policy.w_rec) if learn_rec else None
         self.adam_in = AdamState.zeros_like(new_policy.w_in) if learn_in else None

@@ -13,8 +13,9 @@ import torch
 
 class PassRecord(NamedTuple):
     """What parity checks of the first pass: probabilities (T-1, B, O), masks (T-1, B), sum of A_t E_rec_{t-1}
-    (B, N, N); and with ``learn_in`` the same sum for W_in (B, N, I). (With terminal credit every step is replayed:
-    T rows, and the sums are of delta_t E_t.)"""
+    (B, N, N); and with ``learn_in`` the same sum for W_in (B, N, I); the sums only when the rule records them
+    (``record_sums``), else None. (With terminal credit every step is replayed: T rows, and the sums are of
+    delta_t E_t.)"""
 
     new_probs: torch.Tensor
     mask: torch.Tensor
@@ -45,6 +46,7 @@ class ReplayRule(NamedTuple):
     rec_update: str = "per_step"  # W_rec / W_in: per_step (with timescale fast) | per_pass (one Adam step a pass)
     rate_reg: float = 0.0  # learner.rate_reg: c of the firing-rate regulariser -c/2 sum_j (f_j - f_target)^2
     rate_target: float = 0.01  # learner.rate_target: f_target in spikes per neuron and step
+    record_sums: bool = False  # return the pass's sums of the D_rec / D_in terms (parity, tests); training never reads
 
 
 REC_UPDATES = ("per_step", "per_pass")
