@@ -122,8 +122,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.parts = args.only.split(",")
     if not args.parts or set(args.parts) - {"pong", "net", "torch"}:
         parser.error(f"argument --only: {args.only} is not allowed: a comma-separated subset of pong, net, torch")
+    from lfcs.config import register_schema
     from lfcs.running.cli import refuse_bad_overrides
 
+    register_schema()  # the overrides are composed against the schema, as scripts/train.py does
     refuse_bad_overrides(parser, ["experiment=pong100_lfcs", "progress=false", *args.overrides], CONF_DIR)
     return args
 
