@@ -65,7 +65,7 @@ def _tau_mem_ok(value: Any) -> bool:
         return False
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         return False
-    return 0 < values[0] <= values[-1]
+    return 0 < values[0] <= values[-1] and all(0 < math.exp(-1 / v) < 1 for v in values)
 
 
 def _hidden_checks(cfg: DictConfig) -> list[tuple[str, bool, str]]:
@@ -78,7 +78,8 @@ def _hidden_checks(cfg: DictConfig) -> list[tuple[str, bool, str]]:
         (
             "network.tau_mem_steps",
             _tau_mem_ok(net.tau_mem_steps),
-            "a time constant > 0 (in steps), or [min, max] with 0 < min <= max (log-uniform per neuron and agent)",
+            f"a time constant > 0 (steps) {DECAY_RANGE}, or [min, max] of two such (0 < min <= max; log-uniform "
+            "per neuron and agent)",
         ),
         ("network.neuron", net.neuron in ("lif_box", "alif"), "lif_box (the paper) or alif (adaptive threshold)"),
         ("network.adapt_beta", finite(net.adapt_beta) and net.adapt_beta >= 0, "a finite number >= 0"),

@@ -273,7 +273,7 @@ BAD = [
     (["learner=bptt", "learner.max_grad_norm=0"], "learner.max_grad_norm=0.0 is not allowed: a number > 0 (inf: no"),
     (["learner=bptt", "learner.n_passes=3"], "learner.n_passes=3 is not allowed: 2 (its default) with learner.name=bp"),
     (["learner=lfcs", "learner.epochs=8"], "learner.epochs=8 is not allowed: 4 (its default) with learner.name=lfcs"),
-    (["learner=lfcs", "learner.learn_in=true"], "learner.learn_in=True is not allowed: False (its default) with"),
+    (["learner=bptt", "learner.off_policy=decoupled"], "learner.off_policy='decoupled' is not allowed: 'none' (its"),
 ]  # fmt: skip
 
 
