@@ -11,9 +11,10 @@
 - ``decoding_r2``: how well a linear read-out recovers hidden variables y from features X (samples in time
   order): cross-validated ridge regression R^2 = 1 - sum (y - y_hat)^2 / sum (y - mean y)^2, with y_hat predicted
   out of fold. The samples are cut into ``DECODE_FOLDS`` contiguous blocks (neighbouring steps are alike, so a
-  random split would leak); each block is predicted by a ridge fit on the others, on features standardised with
-  the training blocks' mean and std (a std below ``STD_FLOOR`` times the features' rms std is raised to it, so a
-  nearly constant feature cannot blow up out of fold), the ridge penalty chosen per variable among
+  random split would leak); each block is predicted by a ridge fit on the others, on features centred on the
+  training blocks' mean and divided by one common scale (the features of one source share their units: spikes'
+  traces, membranes, inputs; standardising each feature instead blew up features that were near-constant in the
+  training blocks and moved in the held-out one), the ridge penalty chosen per variable among
   ``RIDGE_PENALTIES`` x (training samples) by ``INNER_FOLDS``-fold contiguous-block cross-validation inside the
   training blocks alone (leave-one-out would pick too small a penalty: neighbouring steps leak). Fewer
   than ``MIN_DECODE_SAMPLES`` samples give nan: a handful of steps says nothing about a read-out.
@@ -32,7 +33,6 @@ DECODE_FOLDS = 5
 INNER_FOLDS = 4  # the penalty is chosen by contiguous-block cross-validation inside each training part
 RIDGE_PENALTIES = np.logspace(-8, 2, 21)  # per training sample: the penalty is this times the samples
 MIN_DECODE_SAMPLES = 50  # fewer samples (steps): nan
-STD_FLOOR = 0.01  # features are divided by max(std, STD_FLOOR * rms std of all features)
 
 
 def intrinsic_dimension(points: np.ndarray) -> float:
@@ -102,12 +102,11 @@ def _blocks(n: int, folds: int):
 
 def _ridge_path(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
     """Ridge predictions at ``x_new`` from (x, y) for every penalty of RIDGE_PENALTIES x len(x): (penalties, m, q)."""
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    typical = np.sqrt((std**2).mean())
+    mean = x.mean(axis=0)
+    scale = np.sqrt(((x - mean) ** 2).mean() * x.shape[1])  # one scale: the features' variances sum to 1
     y_mean = y.mean(axis=0)
-    if typical == 0:  # no feature varies: predict the mean
+    if scale == 0:  # no feature varies: predict the mean
         return np.broadcast_to(y_mean, (len(RIDGE_PENALTIES), len(x_new), y.shape[1])).copy()
-    scale = np.maximum(std, STD_FLOOR * typical)  # a nearly constant feature is not blown up to unit variance
     u, s, vt = np.linalg.svd((x - mean) / scale, full_matrices=False)  # = u diag(s) vt
     uty = u.T @ (y - y_mean)  # (k, q)
     projected = ((x_new - mean) / scale) @ vt.T  # (m, k)
