@@ -18,6 +18,6 @@ for n in none normalize_g1 normalize_g3 normalize_g10 population_g1 normalize_po
   echo "$n train $(( $(date +%s) - s )) s"
   nice $P scripts/decode_probe.py $out/$n --episodes 20
 done
-# Run on: 2-core Intel Xeon, no GPU, load average 8-12 (other jobs), commit c355177 (training) / 22574c4 (probe);
+# Run on: 2-core Intel Xeon, no GPU, load average 8-12 (other jobs), commit c355177 (training) / 22574c4 (probe; rebased onto main as 65bc521);
 # decode_probe.json files (their "command" names the folder as it was then, pilot_runs/) rewritten at 22574c4 (the probe's final feature scaling) from the same checkpoints.
 python scripts/decode_table.py results/memory_probe/pilot/{none,normalize_g1,normalize_g3,normalize_g10,population_g1,normalize_population_g1} --out results/memory_probe/pilot/decode_table.csv
