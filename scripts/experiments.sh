@@ -7,6 +7,8 @@
 #   ablation        the issue-4 ablation at 2,500 episodes (baselines: results of reproduce_fig1.sh) ablation_mask_off
 #   cartpole        CartPole-v1, lf-cs vs e-prop, 1,000 episodes of up to 500 steps             cartpole_eprop
 #   masked_cartpole masked CartPole: learned W_rec (at lr / 10 and at lr) vs fixed random vs none masked_cartpole_fixed
+#   offpolicy       K = 1 vs the best K > 1 with off-policy corrections (issue 22), one report per env: CartPole-v1
+#                   (OUT_DIR/cartpole, 2 conditions at once) then Pong-100 (OUT_DIR/pong, 2 workers)   *_replay1
 # Each condition is one run of 10 agents (seeds 0-9) in OUT_DIR/<experiment> on WORKERS processes (default 1);
 # JOBS conditions run at once (default: cores / WORKERS). Running the same command again continues unfinished runs
 # from their checkpoints and leaves finished ones as they are. OUT_DIR/wall_clock.json: command, machine, commit and
@@ -26,7 +28,14 @@ case $name in
     ablation_eprop_no_tzs gap_lfcs_out_std_0.001 gap_eprop_out_std_0.001 gap_eprop_lr3e-3" ;;
   cartpole) conditions="cartpole_eprop cartpole_lfcs" ;;
   masked_cartpole) conditions="masked_cartpole_fixed masked_cartpole_rec masked_cartpole_rec_same_lr masked_cartpole_norec" ;;
-  *) echo "error: NAME=$name is not allowed: replay, figure_gap, ablation, cartpole or masked_cartpole" >&2; exit 2 ;;
+  offpolicy)  # two envs, two budgets, two reports: each group through this script on its own
+    WORKERS=1 JOBS=2 "$PWD/scripts/experiments.sh" offpolicy_cartpole "$out/cartpole" "$@"
+    WORKERS=2 JOBS=1 "$PWD/scripts/experiments.sh" offpolicy_pong "$out/pong" "$@"
+    exit ;;
+  offpolicy_cartpole) conditions="cartpole_lfcs_replay1 cartpole_lfcs_replay" ;;
+  offpolicy_pong) conditions="pong100_lfcs_replay1 pong100_lfcs_replay" ;;
+  *) echo "error: NAME=$name is not allowed: replay, figure_gap, ablation, cartpole, masked_cartpole or offpolicy" >&2
+    exit 2 ;;
 esac
 workers=${WORKERS:-1}
 jobs=${JOBS:-$(( $(nproc) / workers > 0 ? $(nproc) / workers : 1 ))}
