@@ -30,7 +30,7 @@ case $name in
   masked_cartpole) conditions="masked_cartpole_fixed masked_cartpole_rec masked_cartpole_rec_same_lr masked_cartpole_norec" ;;
   offpolicy)  # two envs, two budgets, two reports: each group through this script on its own
     WORKERS=1 JOBS=2 "$PWD/scripts/experiments.sh" offpolicy_cartpole "$out/cartpole" "$@"
-    WORKERS=2 JOBS=1 "$PWD/scripts/experiments.sh" offpolicy_pong "$out/pong" "$@"
+    WORKERS=2 JOBS=2 "$PWD/scripts/experiments.sh" offpolicy_pong "$out/pong" "$@"
     exit ;;
   offpolicy_cartpole) conditions="cartpole_lfcs_replay1 cartpole_lfcs_replay" ;;
   offpolicy_pong) conditions="pong100_lfcs_replay1 pong100_lfcs_replay" ;;
