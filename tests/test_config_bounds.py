@@ -124,6 +124,11 @@ def start_checks(cfg, env: bool = True) -> None:
 
 @pytest.mark.parametrize("key, allowed, refused, others, words", BOUNDS, ids=[f"{b[0]}={b[2]}" for b in BOUNDS])
 def test_the_last_allowed_value_passes_and_the_first_refused_one_is_one_line(key, allowed, refused, others, words):
+    check_bound(key, allowed, refused, others, words)
+
+
+def check_bound(key, allowed, refused, others, words) -> None:
+    """``allowed`` passes the start checks; ``refused`` is one ConfigError line naming the key and ``words``."""
     env = key.startswith("env.")
     start_checks(configured({**others, key: allowed}), env)
     with pytest.raises(ConfigError) as refusal:
