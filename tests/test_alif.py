@@ -162,3 +162,18 @@ def test_nir_export_refuses_what_it_cannot_write_yet():
         policy, _ = build([0], **knobs)
         with pytest.raises(NirExportError, match="not exported yet"):
             policy_graph(policy)
+
+
+@pytest.mark.parametrize("backend", ["kernels", "torch"])
+def test_a_backend_refuses_the_regulariser_with_per_step_updates(backend):
+    """Below the config check too: a learner built by hand cannot ask for it and silently go without."""
+    import numpy as np
+
+    from tests.eprop_reference import alif_net, as_alif_learner
+    from tests.rule_reference import as_buffer, random_episode
+
+    rng = np.random.default_rng(0)
+    _, _, _, obs, actions, q, rewards = random_episode(rng, 6, 3, 3, 5)
+    _, learner = as_alif_learner(alif_net(rng, 6, 3, 3, False, True, False), backend, learn_rec=True, rate_reg=1.0)
+    with pytest.raises(ValueError, match="rate_reg"):
+        learner.learn(as_buffer(obs, actions, q, rewards))

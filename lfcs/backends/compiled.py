@@ -20,7 +20,7 @@ from lfcs.backends.base import Actor, Backend
 from lfcs.network.policy import SpikingPolicy
 from lfcs.rules.episodes import EpisodeBuffer, StoredEpisode
 from lfcs.rules.maths import CLIP_MODES, SMOOTH_FLOOR, AdamState, smooth, smooth_scale
-from lfcs.rules.replay import STATS, PassRecord, ReplayRule
+from lfcs.rules.replay import STATS, PassRecord, ReplayRule, steps_hidden_per_replayed_step
 
 
 class KernelView(NamedTuple):
@@ -167,7 +167,7 @@ class CompiledBackend(Backend):
                    net.has_adapt, net.n_adapt, net.hetero, net.noise_width, net.constants, net.gain)  # fmt: skip
         settings = (smooth_scale(num_actions), rule.gamma, 1.0 - rule.eps, 1.0 + rule.eps, rule.fast, rule.compute_rec,
                     rule.learn_rec, CLIP_MODES[rule.clip], rule.pair_after, rule.learn_in,
-                    rule.rec_update == "per_step", float(rule.rate_reg), float(rule.rate_target))  # fmt: skip
+                    steps_hidden_per_replayed_step(rule), float(rule.rate_reg), float(rule.rate_target))  # fmt: skip
         lrs = torch.tensor([rule.lr, *rule.betas, rule.adam_eps, rule.rec_lr, rule.in_lr], dtype=torch.float64)
         moments = [lrs.numpy()]
         for state in (adam_out, adam_rec, adam_in):

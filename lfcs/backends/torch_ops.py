@@ -29,7 +29,7 @@ from lfcs.rules.maths import (
     synapse_trace_step,
     trace_step,
 )
-from lfcs.rules.replay import PassRecord, ReplayRule
+from lfcs.rules.replay import PassRecord, ReplayRule, steps_hidden_per_replayed_step
 
 
 class TorchActor(Actor):
@@ -77,7 +77,7 @@ class TorchBackend(Backend):
         weight = CLIP_WEIGHTS[rule.clip]
         lo, hi = 1.0 - rule.eps, 1.0 + rule.eps
         elig_out, grad_out = torch.zeros_like(w_out), torch.zeros_like(w_out)  # E_out, D_out (B, O, N)
-        step_hidden = rule.fast and rule.rec_update == "per_step"
+        step_hidden = steps_hidden_per_replayed_step(rule)
         hidden = {}
         if rule.compute_rec:
             hidden["rec"] = HiddenTraces(policy.w_rec, policy, rule, step_hidden)

@@ -50,3 +50,14 @@ class ReplayRule(NamedTuple):
 
 
 REC_UPDATES = ("per_step", "per_pass")
+
+
+def steps_hidden_per_replayed_step(rule: ReplayRule) -> bool:
+    """Whether W_rec / W_in take an Adam step at every replayed step (fast timescale, rec_update=per_step) rather than
+    one per pass. The rate regulariser needs the pass's firing rates, so it is refused with per-step updates."""
+    if rule.rec_update not in REC_UPDATES:
+        raise ValueError(f"learner.rec_update={rule.rec_update!r}: allowed values are {', '.join(REC_UPDATES)}")
+    per_step = rule.fast and rule.rec_update == "per_step"
+    if per_step and rule.rate_reg > 0:
+        raise ValueError("learner.rate_reg > 0 needs W_rec / W_in updated once per pass (rec_update=per_pass or slow)")
+    return per_step
