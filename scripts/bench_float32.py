@@ -83,6 +83,7 @@ def main() -> None:
     base = ["experiment=masked_cartpole_rec", f"num_agents={args.seeds}", "progress=false", "log_images_every=0",
             *args.overrides]  # fmt: skip
     started, load_before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.getloadavg()
+    code = git_state(ROOT)  # the commit that trains (taken now: the run lasts minutes)
     with tempfile.TemporaryDirectory(prefix="lfcs_float32_") as tmp:
         ctx = mp.get_context("spawn")
         runs = {dtype: Path(tmp) / dtype for dtype in ("float64", "float32")}
@@ -95,7 +96,7 @@ def main() -> None:
         if any(proc.exitcode for proc in procs):
             raise SystemExit(f"bench_float32.py: a training process failed ({[p.exitcode for p in procs]})")
         result = compare(_curves(runs["float64"]), _curves(runs["float32"]))
-    record = {"result": result, "overrides": base, "machine": machine(), "git": git_state(ROOT), "date": started,
+    record = {"result": result, "overrides": base, "machine": machine(), "git": code, "date": started,
               "command": shlex.join([sys.executable, *sys.argv]), "seeds": list(range(args.seeds)),
               "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg())}  # fmt: skip
     say(f"max gap of the seed-mean reward_mean50 curves {result['max_gap_of_means']:.3f} "
