@@ -35,6 +35,7 @@ LAYOUTS = {
     "alif_in_f64_1agent": (["dtype=float64", *ALIF_IN], 1),
     "alif_in_f32_1agent": (["dtype=float32", *ALIF_IN], 1),
 }
+QUICK = ("rec_f64_1agent", "rec_f32_10agents", "alif_in_f64_1agent")  # --quick (the test): both dtypes, B > 1, alif
 
 
 def update_bytes(cfg, n_in: int, n_out: int) -> dict:

@@ -115,8 +115,9 @@ def test_quick_bench_file_is_complete_and_consistent(tmp_path):
 
     # Network-bound layouts: training and its floor, alternated in one process; the keys from the raw repeats.
     assert any("floor" in note for note in record["notes"])
-    for name, (_, agents) in bench_net.LAYOUTS.items():
-        layout = layouts["net"][name]
+    assert sorted(layouts["net"]) == sorted(bench_net.QUICK)
+    for name in bench_net.QUICK:
+        layout, agents = layouts["net"][name], bench_net.LAYOUTS[name][1]
         assert len(layout["repeats"]) == 3 and layout["agents"] == agents
         train = [_steps_rate(r["train"]) for r in layout["repeats"]]
         floor = [_steps_rate(r["floor"]) for r in layout["repeats"]]
