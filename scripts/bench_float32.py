@@ -100,15 +100,16 @@ def main() -> None:
     base = ["experiment=masked_cartpole_rec", f"num_agents={args.seeds}", "progress=false", "log_images_every=0",
             *args.overrides]  # fmt: skip
     started, load_before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.getloadavg()
+    provenance: dict = {"overrides": base}
     code = git_state(ROOT)  # the commit that trains (taken now: the run lasts minutes)
-    if args.runs:
+    if args.runs:  # the runs' own resolved configurations stand in for the overrides
         result = compare(_curves(args.runs[0]), _curves(args.runs[1]))
-        base = [f"as in {d / 'config.yaml'}" for d in args.runs]
+        provenance = {"run_configs": {str(d): (d / "config.yaml").read_text() for d in args.runs}}
     else:
         with tempfile.TemporaryDirectory(prefix="lfcs_float32_") as tmp:
             result = compare(*_train_both(base, args.seeds, Path(tmp)))
-    record = {"result": result, "overrides": base, "machine": machine(), "git": code, "date": started,
-              "command": shlex.join([sys.executable, *sys.argv]), "seeds": list(range(args.seeds)),
+    record = {"result": result, **provenance, "machine": machine(), "git": code, "date": started,
+              "command": shlex.join([sys.executable, *sys.argv]), "seeds": sorted(result["seeds"]),
               "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg())}  # fmt: skip
     say(f"max gap of the seed-mean reward_mean50 curves {result['max_gap_of_means']:.3f} "
         f"({result['max_gap_over_std']:.2f} float64 seed std)")  # fmt: skip
