@@ -91,8 +91,8 @@ def notes(layouts: dict, args: argparse.Namespace, load_before: tuple, load_afte
             "processes shared the CPUs; absolute rates are low, compare ratios measured within this file"
         )
     if args.quick:
-        found.append("--quick: 1 episode per measurement, 4 agents in the Fig. 1c layout, N = 20 in the network-bound "
-                     "and torch parts; not for reporting")  # fmt: skip
+        found.append("--quick: 1 episode per measurement, 4 agents in the Fig. 1c layout, 3 network-bound layouts "
+                     "(bench_net.QUICK), N = 20 in the network-bound and torch parts; not for reporting")  # fmt: skip
     if "net" in layouts:
         found.append("net_*_floor_steps_per_s: env steps per second if training cost nothing but reading and writing "
                      "its update's bytes once per replayed step (scripts/bench_net.py); measured in the same process, "
@@ -134,6 +134,8 @@ def run_net(args: argparse.Namespace) -> dict:
     """The network-bound layouts (scripts/bench_net.py): training alternated with its floor, one process each."""
     found = {}
     for name, (extra, agents) in bench_net.LAYOUTS.items():
+        if args.quick and name not in bench_net.QUICK:
+            continue
         small = ["network.num_neurons=20"] if args.quick else []
         overrides = [bench_net.EXPERIMENT, "progress=false", *extra, *small]
         raw = run_layout(f"net_{name}", [list(range(agents))], args.net_episodes, args.repeats, overrides,

@@ -50,6 +50,21 @@ def _curves(run_dir: Path) -> dict[int, dict[str, list[float]]]:
     return found
 
 
+def _train_both(base: list[str], seeds: int, tmp: Path) -> tuple[dict, dict]:
+    """Both dtypes' runs side by side (one process each); their curves."""
+    ctx = mp.get_context("spawn")
+    runs = {dtype: tmp / dtype for dtype in ("float64", "float32")}
+    procs = [ctx.Process(target=_train, args=([*base, f"dtype={d}"], str(p))) for d, p in runs.items()]
+    say(f"training {seeds} seeds in float64 and float32 side by side in {tmp}")
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    if any(proc.exitcode for proc in procs) or not all((p / "summary.json").exists() for p in runs.values()):
+        raise SystemExit(f"bench_float32.py: a training process failed or stopped ({[p.exitcode for p in procs]})")
+    return _curves(runs["float64"]), _curves(runs["float32"])
+
+
 def compare(f64: dict, f32: dict) -> dict:
     """Per seed and over seeds, the float32 curves against the float64 ones (module docstring)."""
     seeds = {}
@@ -78,25 +93,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None, help="write DIR/float32_accuracy.json")
+    finished = "compare these finished runs (a stopped run resumes exactly) instead of training"
+    parser.add_argument("--runs", type=Path, nargs=2, metavar=("FLOAT64_DIR", "FLOAT32_DIR"), help=finished)
     parser.add_argument("overrides", nargs="*", help="config overrides after the experiment, e.g. iterations=200")
     args = parser.parse_args()
     base = ["experiment=masked_cartpole_rec", f"num_agents={args.seeds}", "progress=false", "log_images_every=0",
             *args.overrides]  # fmt: skip
     started, load_before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="lfcs_float32_") as tmp:
-        ctx = mp.get_context("spawn")
-        runs = {dtype: Path(tmp) / dtype for dtype in ("float64", "float32")}
-        procs = [ctx.Process(target=_train, args=([*base, f"dtype={d}"], str(p))) for d, p in runs.items()]
-        say(f"training {args.seeds} seeds in float64 and float32 side by side in {tmp}")
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join()
-        if any(proc.exitcode for proc in procs):
-            raise SystemExit(f"bench_float32.py: a training process failed ({[p.exitcode for p in procs]})")
-        result = compare(_curves(runs["float64"]), _curves(runs["float32"]))
-    record = {"result": result, "overrides": base, "machine": machine(), "git": git_state(ROOT), "date": started,
-              "command": shlex.join([sys.executable, *sys.argv]), "seeds": list(range(args.seeds)),
+    provenance: dict = {"overrides": base}
+    code = git_state(ROOT)  # the commit that trains (taken now: the run lasts minutes)
+    if args.runs:  # the runs' own resolved configurations stand in for the overrides
+        result = compare(_curves(args.runs[0]), _curves(args.runs[1]))
+        provenance = {"run_configs": {str(d): (d / "config.yaml").read_text() for d in args.runs}}
+    else:
+        with tempfile.TemporaryDirectory(prefix="lfcs_float32_") as tmp:
+            result = compare(*_train_both(base, args.seeds, Path(tmp)))
+    record = {"result": result, **provenance, "machine": machine(), "git": code, "date": started,
+              "command": shlex.join([sys.executable, *sys.argv]), "seeds": sorted(result["seeds"]),
               "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg())}  # fmt: skip
     say(f"max gap of the seed-mean reward_mean50 curves {result['max_gap_of_means']:.3f} "
         f"({result['max_gap_over_std']:.2f} float64 seed std)")  # fmt: skip

@@ -35,6 +35,7 @@ LAYOUTS = {
     "alif_in_f64_1agent": (["dtype=float64", *ALIF_IN], 1),
     "alif_in_f32_1agent": (["dtype=float32", *ALIF_IN], 1),
 }
+QUICK = ("rec_f64_1agent", "rec_f32_10agents", "alif_in_f64_1agent")  # --quick (the test): both dtypes, B > 1, alif
 
 
 def update_bytes(cfg, n_in: int, n_out: int) -> dict:
@@ -77,6 +78,10 @@ def net_stats(repeats: list[dict]) -> dict:
         "steps_per_s": statistics.median(train),
         "floor_steps_per_s": statistics.median(floor),
         "over_floor": statistics.median(f / t for t, f in zip(train, floor)),
+        # the same ratio in CPU-seconds (time.process_time): less sensitive to the load of the moment
+        "over_floor_cpu_time": statistics.median(
+            sum(p["cpu_seconds"] for p in r["train"]) / sum(p["cpu_seconds"] for p in r["floor"]) for r in repeats
+        ),
         "update_bytes_per_step": repeats[0]["train"][0]["update_bytes_per_step"],
         "replayed_per_env_step": statistics.median(
             sum(sum(p["replayed_steps"]) for p in r["train"]) / sum(p["env_steps"] for p in r["train"]) for r in repeats
@@ -85,10 +90,11 @@ def net_stats(repeats: list[dict]) -> dict:
 
 
 def summary_keys(net_layouts: dict) -> dict:
-    """The JSON line's keys: net_<layout>_steps_per_s, net_<layout>_floor_steps_per_s, net_<layout>_over_floor."""
+    """The JSON line's keys: net_<layout>_steps_per_s, _floor_steps_per_s, _over_floor and _over_floor_cpu_time."""
     keys = {}
     for name, layout in net_layouts.items():
         keys[f"net_{name}_steps_per_s"] = round(layout["steps_per_s"], 1)
         keys[f"net_{name}_floor_steps_per_s"] = round(layout["floor_steps_per_s"], 1)
         keys[f"net_{name}_over_floor"] = round(layout["over_floor"], 3)
+        keys[f"net_{name}_over_floor_cpu_time"] = round(layout["over_floor_cpu_time"], 3)
     return keys

@@ -115,8 +115,9 @@ def test_quick_bench_file_is_complete_and_consistent(tmp_path):
 
     # Network-bound layouts: training and its floor, alternated in one process; the keys from the raw repeats.
     assert any("floor" in note for note in record["notes"])
-    for name, (_, agents) in bench_net.LAYOUTS.items():
-        layout = layouts["net"][name]
+    assert sorted(layouts["net"]) == sorted(bench_net.QUICK)
+    for name in bench_net.QUICK:
+        layout, agents = layouts["net"][name], bench_net.LAYOUTS[name][1]
         assert len(layout["repeats"]) == 3 and layout["agents"] == agents
         train = [_steps_rate(r["train"]) for r in layout["repeats"]]
         floor = [_steps_rate(r["floor"]) for r in layout["repeats"]]
@@ -128,6 +129,8 @@ def test_quick_bench_file_is_complete_and_consistent(tmp_path):
         assert abs(summary[f"net_{name}_floor_steps_per_s"] - statistics.median(floor)) <= 0.05 + 1e-9
         over = statistics.median(f / t for t, f in zip(train, floor))
         assert abs(summary[f"net_{name}_over_floor"] - over) <= ROUNDING
+        cpu = statistics.median(r["train"][0]["cpu_seconds"] / r["floor"][0]["cpu_seconds"] for r in layout["repeats"])
+        assert abs(summary[f"net_{name}_over_floor_cpu_time"] - cpu) <= ROUNDING
     # backend=torch: agent steps per second at each agent count, and ms per env step at N = 1 and the bench's N.
     torch_part = layouts["torch"]
     for kind, prefix in (("scaling", "torch_cpu_b"), ("kernels", "kernels_cpu_b")):

@@ -68,8 +68,8 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
     psi, psi_prev, counts = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
     probs, coef = np.empty(num_actions, dtype=dtype), np.empty(num_actions, dtype=dtype)
     elig_out, grad_out = np.empty((num_actions, n), dtype=dtype), np.empty((num_actions, n), dtype=dtype)
-    rec = _hidden_buffers(n, n, compute_rec, hetero, n_adapt, regularise, dtype)
-    inp = _hidden_buffers(n, n_in, learn_in, hetero, n_adapt, regularise, dtype)
+    rec = _hidden_buffers(n, n, compute_rec, hetero, n_adapt, regularise, dtype, not fused)
+    inp = _hidden_buffers(n, n_in, learn_in, hetero, n_adapt, regularise, dtype, True)
     pre_in = np.empty(n_in, dtype=dtype)  # eps_v of W_in when every a_m is the same: one trace of x
     a_a = c[0]
     for b in range(num_agents):
@@ -178,13 +178,14 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _hidden_buffers(n, k, used, hetero, n_adapt, regularise, dtype):
-    """(E, D, eps_a, eps_v, sum of e) of one hidden matrix (N, K); a (0, 0) array where it is not needed."""
+def _hidden_buffers(n, k, used, hetero, n_adapt, regularise, dtype, keep_d):
+    """(E, D, eps_a, eps_v, sum of e) of one hidden matrix (N, K); a (0, 0) array where it is not needed (D too
+    where each step's D goes straight into Adam: ``rec_sweep``)."""
     shape = (n, k) if used else (0, 0)
     eps_a = np.empty((n_adapt, k) if used else (0, 0), dtype=dtype)
     eps_v = np.empty(shape if hetero else (0, 0), dtype=dtype)
     e_sum = np.empty(shape if regularise else (0, 0), dtype=dtype)
-    return np.empty(shape, dtype=dtype), np.empty(shape, dtype=dtype), eps_a, eps_v, e_sum
+    return np.empty(shape, dtype=dtype), np.empty(shape if keep_d else (0, 0), dtype=dtype), eps_a, eps_v, e_sum
 
 
 @njit(cache=True, inline="always", error_model="numpy")
