@@ -15,12 +15,12 @@ Hyperparameters: RL Zoo's (DLR-RM/rl-baselines3-zoo, ZOO_COMMIT), file and key p
 fall from x to 0 over the Zoo's n_timesteps and stay at 0 after it, as if the Zoo's run had ended there (SB3's
 updates are skipped from then on: at learning rate 0 they would change nothing).
 
-Writes OUT (default runs/peers/<env>_<algo>), as lfcs's scripts/train.py does: config.yaml (seed, num_agents,
-iterations and ``learner.name``, which lfcs/results.py groups by), metrics.csv (lfcs's columns; one row per seed and
+Writes OUT (default runs/peers/<env>_<algo>), as lfcs's scripts/train.py does: config.yaml (seed, num_agents, iterations
+and ``learner.name``, which lfcs/analysis/results.py groups by), metrics.csv (lfcs's columns; one row per seed and
 finished episode; env_steps = the seed's env steps over all its envs when the episode ended; sps = sps_total = those
-steps over the seed's wall-clock so far; lfcs-only columns empty), summary.json, command.txt. A seed's rows are
-written when it finishes; running the same command again continues the seeds that did not. An OUT that holds
-anything else is refused with one line (exit 2), as is a bad flag; nothing is written then.
+steps over the seed's wall-clock so far; lfcs-only columns empty), summary.json, command.txt. A seed's rows are written
+when it finishes; running the same command again continues the seeds that did not. An OUT that holds anything else is
+refused with one line (exit 2), as is a bad flag; nothing is written then.
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ sys.path.insert(0, str(ROOT))
 import envs  # noqa: E402, F401  (registers lfcs's env ids)
 
 PROG = "peers.py"
-# lfcs/logger.py CSV_COLUMNS, lfcs/agents.py WINDOW, the objective_windows default (tests/test_peers.py checks them).
-CSV_COLUMNS = ["agent", "episode", "env_steps", "episodic_return", "reward_mean50", "episode_length", "sps"]
-CSV_COLUMNS += ["sps_total", "mask_fraction", "abs_log_ratio", "approx_kl", "firing_rate", "w_out_norm"]
+# lfcs/running/logger.py CSV_COLUMNS, lfcs/analysis/results.py WINDOW, the objective_windows default
+# (tests/test_peers.py checks them).
+CSV_COLUMNS = "agent episode env_steps episodic_return reward_mean50 episode_length sps sps_total mask_fraction".split()
+CSV_COLUMNS += "abs_log_ratio approx_kl ref_kl old_episode_weight firing_rate w_out_norm".split()
 WINDOW, OBJECTIVE_WINDOWS = 50, 5
 ENV_SEED_STRIDE = 1_000
 ZOO_COMMIT = "22e3ff2450fd92033f7f032915e1f64894a09584"  # rl-baselines3-zoo, 2026-04-23
@@ -102,7 +103,7 @@ def parse_seeds(text: str) -> tuple[int, int]:
 
 
 def make_env(env_cfg: dict) -> gym.Env:
-    """lfcs.rollout.make_env without the observation scaling: the same id, kwargs and max_episode_steps."""
+    """lfcs.environments.make_env without the observation scaling: the same id, kwargs and max_episode_steps."""
     if env_cfg["id"].startswith("ALE/"):
         import ale_py
 
@@ -217,7 +218,7 @@ def write_rows(path: Path, rows: list[dict], mode: str) -> None:
 
 
 def summarize(rows: list[dict], wall_clock_s: float) -> dict:
-    """As lfcs.training.summarize: per agent the mean reward_mean50 of its last 5 windows; their mean."""
+    """As lfcs.running.training.summarize: per agent the mean reward_mean50 of its last 5 windows; their mean."""
     per_agent: dict[int, list[tuple[int, float]]] = {}
     for row in rows:
         per_agent.setdefault(int(row["agent"]), []).append((int(row["episode"]), float(row["reward_mean50"])))

@@ -25,9 +25,11 @@ from norse.torch import LIBoxCell, LIBoxParameters
 from norse.torch.functional.heaviside import heaviside
 
 import envs
-from lfcs.nir_export import export
-from lfcs.rollout import make_env, play_episode
-from lfcs.saved_agent import load_agent
+from lfcs import backends
+from lfcs.environments import make_env
+from lfcs.export.nir_export import export
+from lfcs.export.saved_agent import load_agent
+from lfcs.learning.acting import play_episode
 from tests.conftest import ROOT
 from tests.saved_runs import save_groups
 
@@ -103,7 +105,7 @@ def exported(request, tmp_path_factory):
         saved = load_agent(tmp)
     export(saved, tmp / "policy.nir")
     buffer, stats = play_episode([make_env(envs.PONG100_ID)], saved.ref_policy, [torch.Generator().manual_seed(1)],
-                                 100, 0.99, [11])  # fmt: skip
+                                 100, 0.99, [11], backends.select("torch", "cpu"))  # fmt: skip
     assert saved.ref_policy.num_neurons == 500 and int(stats["episode_length"][0]) == 100
     assert float(stats["firing_rate"][0]) > 0.01  # spikes drive the read-out
     return {

@@ -20,7 +20,8 @@ Mapped exactly, not approximated:
 Conventions an interpreter must follow (also in the graph's metadata): dt = 1 forward Euler; every state is 0 at the
 episode start; the edges into ``membrane`` from ``self_inhibition`` and ``recurrent`` close cycles and carry the
 previous step's value (0 at t = 0); the graph outputs logits and pi = softmax(output).
-Not expressible, refused: stochastic spikes (Bernoulli(sigmoid(v / dv)) has no NIR primitive).
+Not expressible, refused: stochastic spikes (Bernoulli(sigmoid(v / dv)) has no NIR primitive). Not exported yet,
+refused: adaptive neurons (network.neuron=alif) and per-neuron tau_m.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def policy_graph(policy: SpikingPolicy, metadata: dict | None = None) -> nir.NIR
         raise NirExportError(
             "stochastic spikes (network.stochastic_spikes=true: z ~ Bernoulli(sigmoid(v / dv))) have no NIR "
             "primitive; only deterministic threshold spikes can be exported"
+        )
+    if p.adapt_beta is not None or policy.decay_mem is not None:
+        raise NirExportError(
+            "adaptive neurons (network.neuron=alif) and per-neuron tau_m (network.tau_mem_steps=[min, max]) are not "
+            "exported yet; only the paper's lif_box network with one tau_m can be"
         )
     as_np = lambda t: t.detach().cpu().double().numpy().copy()  # noqa: E731
     w_in, w_out = as_np(policy.w_in[0]), as_np(policy.w_out[0])  # (N, I), (O, N)

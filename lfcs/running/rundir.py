@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from lfcs import checkpoint
 from lfcs.checkpoint import checkpoint_files
 from lfcs.config import ConfigError, with_new_keys
-from lfcs.running.logger import CSV_COLUMNS
+from lfcs.running.logger import CSV_COLUMNS, upgrade_history
 
 # Keys a resume may change: they do not change what the agents learn (observation only).
 RESUMABLE_KEYS = (
@@ -110,12 +110,13 @@ def prepare_run_dir(
     history: dict[int, list[dict]] = {}
     for path in files:
         state = checkpoint.load(path)
-        table = state["history"]  # (episodes, agents in the file, columns)
-        if table.shape[-1] != len(CSV_COLUMNS):
+        try:
+            table = upgrade_history(state["history"])  # (episodes, agents in the file, columns)
+        except ValueError as exc:
             raise checkpoint.CheckpointError(
-                f"checkpoint {path} holds {table.shape[-1]} metric columns, this lfcs writes {len(CSV_COLUMNS)} "
-                f"({', '.join(CSV_COLUMNS)}): it was written by another version; start a new run directory"
-            )
+                f"checkpoint {path} {exc} ({', '.join(CSV_COLUMNS)}): it was written by another version; start a "
+                f"new run directory"
+            ) from exc
         for i, agent in enumerate(state["agents"]):
             rows = [dict(zip(CSV_COLUMNS, values)) for values in table[:, i].tolist()]
             for row in rows:
