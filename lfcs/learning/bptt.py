@@ -4,12 +4,13 @@ The reference that local rules are measured against. pi_ref acts exactly as for 
 plays ``batch_episodes`` episodes; then, for each agent on its own:
 
 1. pi_new (equal to pi_ref) replays them from the reset state without gradients, with the stored inputs and spike
-   noise (``lfcs.learning.bptt_unroll``): the values V_t that GAE needs, and pi_new's probabilities (the PassRecord;
-   with deterministic spikes they are acting's up to rounding, the spikes themselves equal).
+   noise (``lfcs.learning.bptt_unroll``): the values V_t that GAE needs, and pi_new's probabilities (the PassRecord:
+   acting's probabilities up to rounding, the spikes themselves equal).
 2. ``epochs`` passes over the episodes, ``minibatch`` episodes per gradient step: the unroll with surrogate spike
-   derivatives, PPO's loss with GAE(gamma, lambda) (``lfcs.learning.bptt_loss``), the gradient's norm clipped to
-   ``max_grad_norm``, one step of the agent's own ``torch.optim.Adam``. Learned: W_out, the value head w_V, and W_in
-   (``learn_in``) and W_rec (``learn_rec``, at ``rec_lr``).
+   derivatives, PPO's loss with GAE(gamma, lambda) (``lfcs.learning.bptt_loss``), the gradient norms of the network
+   and of the value head each clipped to ``max_grad_norm``, one step of the agent's own ``torch.optim.Adam``.
+   Learned: W_out (at ``lr``), the value head w_V (at ``critic_lr``), W_in with ``learn_in`` (at ``lr``) and W_rec
+   with ``learn_rec`` (at ``rec_lr``, null: ``lr``).
 3. At the end of every episode pi_ref <- pi_new.
 
 Agents are independent: an agent's update is one iteration of a loop over agents, on fresh contiguous copies of its

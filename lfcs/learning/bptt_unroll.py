@@ -18,7 +18,7 @@ v_t - dv logit(u_t) for stochastic spikes (u < sigmoid(v / dv) exactly when v > 
 
 Not norse's SuperSpike: in norse 1.1.0 it ignores its ``alpha`` (the derivative is always 1 / (1 + |x|)^2), and its
 ``setup_context`` form makes torch 2.13 bind its arguments with ``inspect.signature`` on every call (~0.1 ms per
-step). The self-inhibition uses the spike without its derivative (``z.detach()``): with w_res / a_m = 117, a
+step). The self-inhibition uses the spike without its derivative (``z.detach()``): with w_res / a_m = 118, a
 gradient through the reset would multiply every step's gradient by about -100 near the threshold. The forward pass
 is unchanged by both choices.
 """
