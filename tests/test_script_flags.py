@@ -155,8 +155,8 @@ AS_TYPED = [
     ("study.py", "nowhere"),
     ("plot_probes.py", "nowhere"),
     ("check_independence.py", "nowhere"),
-    ("observe_cost.py", "--repeats", "0"),
-    ("bench.py", "--workers", "3", "--agents", "2"),
+    ("observe_cost.py", "learner.gamma=1.5"),  # its overrides composed in a process that has not stored the schema
+    ("bench.py", "network.num_neurons=0"),
     ("bench_record.py", "--out", "x"),
     ("wall_clock.py", "end", "."),
     ("compare_behaviour.py", "--ref", "no-such-ref"),
