@@ -81,18 +81,23 @@ def episode_horizon(env: gym.Env) -> int:
 def env_state(env: gym.Env) -> bytes:
     """What of an env affects its future episodes, at an episode boundary.
 
-    An env may expose ``get_state() -> bytes`` (Pong100 clones the emulator with its RNG); otherwise the state
-    of its ``np_random``, which is all that a gymnasium reset draws from in the standard envs.
+    An env may expose ``get_state() -> bytes`` with ``set_state(bytes)`` (Pong100 clones the emulator with its RNG);
+    otherwise the state of its ``np_random``, which is all that a gymnasium reset draws from in the standard envs
+    and in POPGym's (whose ``get_state()`` returns the hidden Markov state and which have no ``set_state``).
     """
     inner = env.unwrapped
-    if hasattr(inner, "get_state"):
+    if _saves_itself(inner):
         return inner.get_state()
     return json.dumps(inner.np_random.bit_generator.state).encode()
 
 
 def set_env_state(env: gym.Env, state: bytes) -> None:
     inner = env.unwrapped
-    if hasattr(inner, "set_state"):
+    if _saves_itself(inner):
         inner.set_state(state)
     else:
         inner.np_random.bit_generator.state = json.loads(state.decode())
+
+
+def _saves_itself(inner: gym.Env) -> bool:
+    return hasattr(inner, "get_state") and hasattr(inner, "set_state")

@@ -13,7 +13,8 @@ every seed of every condition reached; a multiple of the 50-episode window), per
 - probability of improvement over the baseline (--baseline, default the first condition): the mean over all seed
   pairs of 1[x > y] + 1/2 1[x == y], with a CI resampling both conditions' seeds independently;
 - episodes to --threshold (default 0.0): per seed the first window end <= E where reward_mean50 >= threshold;
-  the median over seeds (a seed that never got there counts as never) and how many seeds got there;
+  the median over seeds (a seed that never got there counts as never) and how many seeds got there, also in env
+  steps; the runs' wall-clock per million env steps (a cost on the runs' machine);
 - performance profile: the fraction of seeds whose final reward is > tau, over a grid of taus.
 A condition with a seed short of E is an error (with --drop-short: left out, and said so). One seed has no CI.
 

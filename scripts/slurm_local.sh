@@ -42,7 +42,13 @@ install_packages() {
     [[ $EUID -eq 0 ]] || die "missing ${missing[*]}; run as root to install ${PACKAGES[*]} with apt"
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install Slurm (with slurmdbd) yourself"
     say "installing ${PACKAGES[*]} (about two minutes)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null
+    mkdir -p "$HOME_DIR/log"
+    local log=$HOME_DIR/log/apt.log
+    # A fresh machine may have no package lists yet; a failed update is not fatal while older lists can install.
+    if ! { apt-get update -q || true; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${PACKAGES[@]}"; } >"$log" 2>&1; then
+        die "apt-get could not install ${PACKAGES[*]}: $(grep -E '^(E|W):' "$log" | tail -n 1) (log: $log)"
+    fi
 }
 
 write_owned() {  # write_owned PATH MODE: stdin to PATH, unless PATH exists and was not written by this script

@@ -136,3 +136,44 @@ def as_learner(w_in, w_rec, w_out, backend="auto", **knobs):
     t64 = lambda x: torch.tensor(x, dtype=torch.float64).unsqueeze(0)  # noqa: E731  (B = 1)
     policy = SpikingPolicy(t64(w_in), t64(w_rec), t64(w_out), params)
     return policy, LfcsLearner(policy, policy.clone(), backends.select(backend, "cpu"), lr=LR, gamma=GAMMA, **knobs)
+
+
+# -- off-policy corrections (learner.off_policy), written from the README's replay section ---------------------------
+def reference_forward(w_in, w_rec, w_out, obs):
+    """A policy's probabilities pi_t (T, O) and read-out traces r_t (T, N) over a whole stored episode."""
+    n = w_in.shape[0]
+    v, z, s, r = np.full(n, V0), np.zeros(n), np.zeros(n), np.zeros(n)
+    probs, traces = [], []
+    for x in obs:
+        s_new = A_S * s + (1 - A_S) * z
+        v = A_M * v + (1 - A_M) * (w_rec @ s_new + w_in @ x + H) - W_RES * z
+        z, s = (v > 0).astype(float), s_new
+        r = A_RO * r + (1 - A_RO) * z
+        logits = KAPPA * w_out @ r
+        probs.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
+        traces.append(r.copy())
+    return np.array(probs), np.array(traces)
+
+
+def reference_behaviour_weight(p, q, actions, cap):
+    """w_t = smooth(p_t)[a_t] / smooth(q_t)[a_t] and min(cap, w_t), one agent's episode."""
+    num_actions = q.shape[1]
+    taken = np.arange(len(actions)), actions
+    ratio = ((p + 0.01) / (1 + 0.01 * num_actions))[taken] / ((q + 0.01) / (1 + 0.01 * num_actions))[taken]
+    return ratio, np.minimum(cap, ratio)
+
+
+def reference_vtrace(values, rewards, ratio, rho_bar, c_bar, terminated):
+    """V-trace targets by their closed form (Espeholt et al. 2018, eq. 1), not by recursion:
+    v_s = V_s + sum_{t >= s} gamma^(t-s) (prod_{i=s}^{t-1} c_i) rho_t (r_t + gamma V_{t+1} - V_t), with V after the
+    last step 0 (terminated) or V_{L-1} (time limit). Returns (v - V, adv) with adv_s = r_s + gamma v_{s+1} - V_s."""
+    length = len(values)
+    after = 0.0 if terminated else values[-1]
+    value_next = np.append(values[1:], after)
+    rho, c = np.minimum(rho_bar, ratio), np.minimum(c_bar, ratio)
+    diff = np.zeros(length)
+    for s in range(length):
+        for t in range(s, length):
+            diff[s] += GAMMA ** (t - s) * np.prod(c[s:t]) * rho[t] * (rewards[t] + GAMMA * value_next[t] - values[t])
+    target_next = np.append(values[1:] + diff[1:], after)
+    return diff, rewards + GAMMA * target_next - values

@@ -49,6 +49,14 @@ CASES = [
     (["env.obs_scale=inf"], ["env.obs_scale=inf", "finite"]),
     (["env.obs_shift=nan"], ["env.obs_shift=nan", "finite"]),
     (["env.obs_scale=wide"], ["env.obs_scale='wide'", "one number or a list of numbers"]),
+    (["env.encoding=spikes"], ["env.encoding='spikes'", "none, normalize, population, normalize_population"]),
+    (["env.encoding=normalize", "env.encoding_gain=0"], ["env.encoding_gain=0.0", "> 0"]),
+    (["env.encoding_gain=2"], ["env.encoding_gain=2.0", "with env.encoding=none"]),
+    (["env.encoding=population", "env.population_size=1"], ["env.population_size=1", ">= 2"]),
+    (["env.encoding=population", "env.population_range=[1,-1]"], ["env.population_range=[1.0, -1.0]", "lo < hi"]),
+    (["env.encoding=population", "env.population_width=0"], ["env.population_width=0.0", "> 0"]),
+    (["env.population_size=8"], ["env.population_size=8", "unless env.encoding is population"]),
+    (["env=masked_cartpole_previous", "env.kwargs.control=velocity"], ["env.kwargs.control='velocity'", "difference"]),
 ]
 if not torch.cuda.is_available():
     CASES.append((["device=cuda"], ["device", "cuda", "cpu"]))

@@ -70,11 +70,12 @@ LAYERS = {
     "network": 2,
     "rules": 3,
     "backends": 4,
-    "config": 5,
-    "learning": 6,
-    "analysis": 7,
-    "export": 8,
-    "running": 9,
+    "schema": 5,
+    "config": 6,
+    "learning": 7,
+    "analysis": 8,
+    "export": 9,
+    "running": 10,
 }
 BACKEND_ONLY = ("numba", "lfcs.backends.kernels", "lfcs.backends.critic_kernels", "lfcs.backends.compiled",
                 "lfcs.backends.torch_ops")  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lfcs.analysis import stats
-from lfcs.analysis.report import common_budget, episodes_to_threshold
+from lfcs.analysis.report import common_budget, env_steps_to_threshold, episodes_to_threshold, wall_s_per_million_steps
 from lfcs.analysis.results import Condition
 from tests.conftest import load_script, run_script
 
@@ -261,3 +261,18 @@ def test_wall_clock_keeps_a_record_of_the_earlier_form(tmp_path):
     assert record["segments"][0] == {"command": "scripts/experiments.sh x", "git_commit": "abc", "seeds": "0-9",
                                      "seconds": 120.0}  # fmt: skip
     assert record["wall_clock_s"] == 150.0 and record["sessions"] == 2
+
+
+def test_env_steps_to_threshold_and_wall_clock_per_million_steps_by_hand(tmp_path):
+    """Seeds reach the threshold at window ends 100, 50 and never; their env steps there are 900 and 300: the median
+    over three seeds with one 'never' is the middle value, 900. Wall-clock: 2 runs of 30 s and 10 s over
+    4,000 + 2,000 + 6,000 env steps -> 40 / 12,000 * 1e6 s per million steps."""
+    cond = Condition("c")
+    cond.curves = {0: {50: -1.0, 100: 0.5}, 1: {50: 0.2, 100: 0.1}, 2: {50: -2.0, 100: -1.0}}
+    cond.steps = {0: {50: 450, 100: 900, 150: 4000}, 1: {50: 300, 100: 2000}, 2: {50: 3000, 100: 6000}}
+    cond.runs, cond.wall_clock_s = [tmp_path / "a", tmp_path / "b"], [30.0, 10.0]
+    assert env_steps_to_threshold(cond, 0.0, 100) == 900
+    assert env_steps_to_threshold(cond, 0.3, 100) is None  # only one of three got there
+    assert wall_s_per_million_steps(cond) == pytest.approx(40 / 12_000 * 1e6)
+    cond.wall_clock_s = [30.0]  # a run without its summary.json: no rate rather than a wrong one
+    assert math.isnan(wall_s_per_million_steps(cond))

@@ -12,13 +12,14 @@ histograms, floats for scalars): small enough to travel with the agent's metrics
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from lfcs.analysis.probes import intrinsic_dimension, linear_cka
+from lfcs.analysis.probes import decoding_r2, intrinsic_dimension, linear_cka
 from lfcs.network.policy import SpikingPolicy
 from lfcs.rules.episodes import EpisodeBuffer
 from lfcs.rules.maths import smooth
@@ -113,13 +114,25 @@ class Observer:
         """Whether episode ``episode`` (1-based: the row's ``episode``) is observed at all."""
         return self._due(self.log_images_every, episode) or self._due(self.probe_every, episode)
 
+    def probe_due(self, episode: int) -> bool:
+        """Whether episode ``episode`` is probed (then acting records the env's hidden variables)."""
+        return self._due(self.probe_every, episode)
+
     def observe(
-        self, episode: int, buffer: EpisodeBuffer, ref: SpikingPolicy, new: SpikingPolicy, first_pass_probs
+        self,
+        episode: int,
+        buffer: EpisodeBuffer,
+        ref: SpikingPolicy,
+        new: SpikingPolicy,
+        first_pass_probs,
+        hidden_variables: dict[str, np.ndarray] | None = None,
     ) -> list[dict]:
         """Per-agent payloads of episode ``episode``: call after the replay, before pi_ref <- pi_new.
 
         ``ref`` is the pi_ref that acted; ``new`` is pi_new after this episode's replay; ``first_pass_probs``
-        (T-1, B, O) are pi_new's probabilities of the first replay pass (the learner's PassRecord)."""
+        (T-1, B, O) are pi_new's probabilities of the first replay pass (the learner's PassRecord);
+        ``hidden_variables``: the env's hidden variables over the episode, ``{name: (T, B)}`` (``play_episode``'s
+        ``record_hidden``), read out of pi_ref's states by the decoding probe."""
         payloads: list[dict] = [{} for _ in range(buffer.num_agents)]
         hidden = record_hidden(ref, buffer)
         lengths = buffer.lengths.tolist()
@@ -138,4 +151,61 @@ class Observer:
             for b, (payload, length) in enumerate(zip(payloads, lengths)):
                 payload["intrinsic_dim"] = intrinsic_dimension(ref_r[:length, b])
                 payload["cka_ref_new"] = linear_cka(ref_r[:length, b], new_r[:length, b])
+            if hidden_variables:
+                sources = {"r": ref_r, "v": hidden.v.cpu().numpy(), "input": buffer.obs.cpu().numpy()}
+                for b, (payload, length) in enumerate(zip(payloads, lengths)):
+                    payload["decode"] = decode_probe(sources, hidden_variables, b, length)
         return payloads
+
+
+def decode_probe(sources: dict[str, np.ndarray], hidden_variables: dict[str, np.ndarray], b: int, length: int):
+    """``{<variable>_<source>: R^2}`` of agent b's first ``length`` steps: each hidden variable (T, B) read out of
+    each source (T, B, features): r (read-out traces), v (pre-reset membranes), input (x_t alone, the memoryless
+    baseline). ``lfcs.analysis.probes.decoding_r2``."""
+    names = list(hidden_variables)
+    targets = np.stack([hidden_variables[name][:length, b] for name in names], axis=1)  # (L, H)
+    out = {}
+    for source, values in sources.items():
+        for name, r2 in zip(names, decoding_r2(values[:length, b], targets)):
+            out[f"{name}_{source}"] = float(r2)
+    return out
+
+
+def decode_episodes(policy, env, encoder, horizon: int, gamma: float, env_seeds, sample_seeds, greedy: bool) -> dict:
+    """The decoding probe over several episodes of a one-agent ``policy`` in ``env``, pooled in time order.
+
+    Episode i resets the env with ``env_seeds[i]`` and draws from a generator seeded ``sample_seeds[i]``; the
+    encoder's statistics are read, never updated. Returns ``{"r2": {variable: {source: R^2}}, "steps",
+    "return_mean", "length_mean"}`` with the sources of :func:`decode_probe`; {} in ``r2`` for an env that declares
+    no hidden variables. Pooled episodes fall into the contiguous folds whole, or nearly so."""
+    from lfcs.backends import select
+    from lfcs.learning.acting import play_episode
+
+    backend = select("auto", "cpu")
+    parts: dict[str, list[np.ndarray]] = {"r": [], "v": [], "input": []}
+    hidden_parts, returns, lengths = [], [], []
+    for env_seed, sample_seed in zip(env_seeds, sample_seeds):
+        generator = torch.Generator().manual_seed(sample_seed)
+        buffer, stats = play_episode(
+            [env], policy, [generator], horizon, gamma, [env_seed], backend, greedy, encoder, record_hidden=True
+        )
+        length = int(stats["episode_length"][0])
+        returns.append(float(stats["episodic_return"][0]))
+        lengths.append(length)
+        if not stats["hidden"]:
+            continue
+        played = dataclasses.replace(buffer, obs=buffer.obs[:length], spike_uniforms=None
+                                     if buffer.spike_uniforms is None else buffer.spike_uniforms[:length])  # fmt: skip
+        states = record_hidden(policy, played)  # the steps played, not the whole horizon
+        for source, values in (("r", states.r), ("v", states.v), ("input", buffer.obs)):
+            parts[source].append(values[:length, 0].cpu().numpy())
+        hidden_parts.append(np.stack([column[:length, 0] for column in stats["hidden"].values()], axis=1))
+        names = list(stats["hidden"])
+    r2: dict[str, dict[str, float]] = {}
+    if hidden_parts:
+        targets = np.concatenate(hidden_parts)
+        for source, chunks in parts.items():
+            for name, value in zip(names, decoding_r2(np.concatenate(chunks), targets)):
+                r2.setdefault(name, {})[source] = float(value)
+    return {"r2": r2, "steps": int(sum(lengths)), "return_mean": float(np.mean(returns)),
+            "length_mean": float(np.mean(lengths))}  # fmt: skip

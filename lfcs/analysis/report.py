@@ -8,7 +8,9 @@ Per condition (runs grouped as in lfcs/analysis/results.py), at budget E (a mult
 - prob_improvement, pi_ci_low/high: P(final of this condition > final of the baseline), ties 1/2, and its CI;
 - episodes_to_threshold_median: the median over seeds of the first window end <= E where reward_mean50 >=
   threshold, a seed that never got there counting as never (empty when half or more never did);
-  seeds_reached_threshold: how many got there;
+  seeds_reached_threshold: how many got there; env_steps_to_threshold_median: the same median in env steps (the
+  env steps each seed had played at that window end);
+- wall_s_per_million_steps: the runs' wall-clock (summary.json) per million env steps they played, on their machine;
 - ``config.<key>``: the configuration values on which the reported conditions differ, as text.
 """
 
@@ -89,6 +91,25 @@ def episodes_to_threshold(cond: Condition, threshold: float, budget: int) -> tup
     return (None if math.isinf(median) else int(median)), sum(not math.isinf(e) for e in firsts)
 
 
+def env_steps_to_threshold(cond: Condition, threshold: float, budget: int) -> int | None:
+    """Median over seeds of the env steps played by the first window end reaching ``threshold`` (a seed that never
+    got there counts as never: None if half or more never did)."""
+    firsts = cond.first_reach_per_seed(threshold, budget)
+    steps = [math.inf if e is None else cond.steps.get(seed, {}).get(e, math.nan) for seed, e in firsts.items()]
+    median = statistics.median(steps) if steps else math.nan
+    return None if math.isinf(median) or math.isnan(median) else int(median)
+
+
+def wall_s_per_million_steps(cond: Condition) -> float:
+    """Wall-clock seconds of the condition's runs (summary.json) per million env steps that they played: the cost
+    of the learner on this machine, whatever the number of agents per process."""
+    steps = sum(cond.env_steps_per_seed().values())
+    seconds = [s for s in cond.wall_clock_s if not math.isnan(s)]
+    if not steps or len(seconds) != len(cond.runs):
+        return math.nan
+    return sum(seconds) / steps * 1e6
+
+
 def as_text(value: object) -> str:
     """A configuration value as written in config.yaml's JSON subset (never rounded like the statistics)."""
     return value if isinstance(value, str) else json.dumps(value)
@@ -121,6 +142,8 @@ def report_rows(
                 "pi_ci_high": pi_high,
                 "episodes_to_threshold_median": median,
                 "seeds_reached_threshold": reached,
+                "env_steps_to_threshold_median": env_steps_to_threshold(cond, threshold, budget),
+                "wall_s_per_million_steps": wall_s_per_million_steps(cond),
                 **{f"config.{key}": as_text(value) for key, value in differences[cond.label].items()},
             }
         )

@@ -28,6 +28,7 @@ THRESHOLD = -0.5  # "episodes to reach -0.5"
 class Condition:
     label: str
     curves: dict[int, dict[int, float]] = field(default_factory=dict)  # seed -> {episode: reward_mean50}
+    steps: dict[int, dict[int, int]] = field(default_factory=dict)  # seed -> {episode: env_steps} at window ends
     wall_clock_s: list[float] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     runs: list[Path] = field(default_factory=list)  # the run directories whose agents are these seeds
@@ -61,6 +62,10 @@ class Condition:
             for seed, curve in self.curves.items()
         }
 
+    def env_steps_per_seed(self) -> dict[int, int]:
+        """The env steps each seed had played at its last window end (0 where a run did not record them)."""
+        return {seed: max(curve.items())[1] for seed, curve in self.steps.items() if curve}
+
     def episodes_to_reach(self, threshold: float = THRESHOLD) -> int | None:
         for episode in self.episodes():
             if self.stats(episode)[0] >= threshold:
@@ -86,14 +91,14 @@ def _label(run: Path) -> str:
     return name if name and name != "." else str(run)
 
 
-def window_curves(metrics_csv: Path) -> dict[int, dict[int, float]]:
-    """agent -> {episode: reward_mean50} at every 50th episode (the METHOD.md §4 metric)."""
+def window_curves(metrics_csv: Path, column: str = "reward_mean50") -> dict[int, dict[int, float]]:
+    """agent -> {episode: value of ``column``} at every 50th episode (reward_mean50: the METHOD.md §4 metric)."""
     curves: dict[int, dict[int, float]] = {}
     with open(metrics_csv) as handle:
         for row in csv.DictReader(handle):
             episode = int(float(row["episode"]))
-            if episode % WINDOW == 0:
-                curves.setdefault(int(float(row["agent"])), {})[episode] = float(row["reward_mean50"])
+            if episode % WINDOW == 0 and row.get(column) not in (None, ""):
+                curves.setdefault(int(float(row["agent"])), {})[episode] = float(row[column])
     return curves
 
 
@@ -106,6 +111,8 @@ def load_conditions(paths: list[Path]) -> list[Condition]:
         cond.runs.append(run)
         for agent, curve in window_curves(run / "metrics.csv").items():
             cond.curves[int(cfg["seed"]) + agent] = curve
+        for agent, curve in window_curves(run / "metrics.csv", "env_steps").items():
+            cond.steps[int(cfg["seed"]) + agent] = {episode: int(value) for episode, value in curve.items()}
         summary = run / "summary.json"
         if summary.exists():
             cond.wall_clock_s.append(float(json.loads(summary.read_text()).get("wall_clock_s", math.nan)))

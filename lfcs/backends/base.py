@@ -58,10 +58,11 @@ class Backend(ABC):
         rule: ReplayRule,
         adam_out: AdamState,
         adam_rec: AdamState | None,
+        adam_in: AdamState | None = None,
     ) -> tuple[torch.Tensor, PassRecord]:
         """One pass of pi_new over a stored episode (METHOD.md §3): network step, ratio and mask, eligibility
-        traces, Adam ascent on W_out (and W_rec), in place. Returns per-agent sums (B, len(STATS)) over the
-        replayed steps, and the pass's record."""
+        traces (e-prop's for W_rec and W_in, ``lfcs.rules.maths``), Adam ascent on W_out (and W_rec, W_in), in
+        place. Returns per-agent sums (B, len(STATS)) over the replayed steps, and the pass's record."""
 
     @abstractmethod
     def readout_traces(self, policy: SpikingPolicy, buf: EpisodeBuffer) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from lfcs.backends import critic_kernels, kernels
+from lfcs.backends import critic_kernels, kernels, replay_kernels
 from lfcs.backends.base import Actor, Backend
 from lfcs.network.policy import SpikingPolicy
 from lfcs.rules.episodes import EpisodeBuffer, StoredEpisode
@@ -29,8 +29,14 @@ class KernelView(NamedTuple):
     w_out: np.ndarray  # (B, O, N)
     bias: np.ndarray  # (N,) h
     noise_width: float  # dv of the stochastic spikes; 0 = deterministic
-    constants: np.ndarray  # (a_m, a_s, a_ro, w_res, V0, smoothing floor)
+    constants: np.ndarray  # (a_a, a_s, a_ro, w_res, V0, smoothing floor)
     gain: float  # kappa
+    decay: np.ndarray  # (B, N) a_m of every agent's neurons, float64 (as the scalar a_m was)
+    beta: np.ndarray  # (N,) beta_j of alif, float64; zeros for lif_box
+    has_adapt: bool  # network.neuron=alif
+    n_adapt: int  # rows of eps_a: the neurons up to the last one with beta_j != 0
+    hetero: bool  # per-neuron a_m (network.tau_mem_steps=[lo, hi]): per-synapse eps_v
+    feedback: np.ndarray  # (B, O, N): W_out, or learner.feedback=random's fixed matrix
 
 
 def kernel_view(policy: SpikingPolicy) -> KernelView:
@@ -38,7 +44,14 @@ def kernel_view(policy: SpikingPolicy) -> KernelView:
     dtype = policy.w_out.dtype
     w_rec = policy.w_rec if policy.w_rec is not None else torch.zeros(num_agents, 0, 0, dtype=dtype)
     bias = torch.as_tensor(p.bias, dtype=dtype).expand(num_neurons).contiguous()
-    constants = [p.decay_mem, p.decay_syn, p.decay_readout, p.self_inhibition, p.v_episode_start, SMOOTH_FLOOR]
+    constants = [p.decay_adapt, p.decay_syn, p.decay_readout, p.self_inhibition, p.v_episode_start, SMOOTH_FLOOR]
+    hetero = policy.decay_mem is not None
+    if hetero:
+        decay = policy.decay_mem.to(torch.float64).contiguous()
+    else:
+        decay = torch.full((num_agents, num_neurons), p.decay_mem, dtype=torch.float64)
+    beta = torch.zeros(num_neurons, dtype=torch.float64) if p.adapt_beta is None else p.adapt_beta.to(torch.float64)
+    nonzero = beta.nonzero()
     return KernelView(
         policy.w_in.numpy(),
         w_rec.numpy(),
@@ -48,6 +61,12 @@ def kernel_view(policy: SpikingPolicy) -> KernelView:
         p.spike_noise_width or 0.0,
         np.array(constants, dtype=np.float64),
         p.readout_gain,
+        decay.numpy(),
+        beta.contiguous().numpy(),
+        p.adapt_beta is not None,
+        int(nonzero[-1]) + 1 if len(nonzero) else 0,
+        hetero,
+        policy.feedback.numpy(),
     )
 
 
@@ -56,11 +75,11 @@ class KernelActor(Actor):
 
     def __init__(self, policy: SpikingPolicy, obs, spike_u, action_u, probs, actions, spike_count):
         net = kernel_view(policy)
-        state = [x.numpy().copy() for x in policy.initial_state()]  # v, z, s_hat, p, r: (B, N)
+        state = [x.numpy().copy() for x in policy.initial_state()]  # v, z, s_hat, p, r, a: (B, N)
         noise = np.zeros((*obs.shape[:2], 0), dtype=state[0].dtype) if spike_u is None else spike_u.numpy()
         buffers = (obs.numpy(), noise, action_u.numpy())
         outputs = (probs.numpy(), actions.numpy(), spike_count)
-        weights = (net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias)
+        weights = (net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias, net.decay, net.beta, net.has_adapt)
         scratch = np.empty(policy.num_neurons, dtype=state[0].dtype)
         self.args = (buffers, outputs, weights, (*state, scratch, net.noise_width, net.constants, net.gain))
 
@@ -76,10 +95,16 @@ class CompiledBackend(Backend):
         return KernelActor(policy, obs, spike_uniforms, action_uniforms, probs, actions, spike_count)
 
     def replay_pass(
-        self, policy: SpikingPolicy, stored: StoredEpisode, rule: ReplayRule, adam_out: AdamState, adam_rec
+        self,
+        policy: SpikingPolicy,
+        stored: StoredEpisode,
+        rule: ReplayRule,
+        adam_out: AdamState,
+        adam_rec,
+        adam_in=None,
     ) -> tuple[torch.Tensor, PassRecord]:
         buf = stored.buffer
-        horizon, num_agents = buf.horizon, buf.num_agents
+        horizon, num_agents, n_in = buf.horizon, buf.num_agents, buf.obs.shape[2]
         num_actions, n = policy.w_out.shape[1], policy.num_neurons
         dtype = policy.w_out.dtype
         rows = horizon if rule.pair_after else horizon - 1
@@ -87,25 +112,27 @@ class CompiledBackend(Backend):
         ratio, mask = torch.zeros(rows, num_agents, dtype=dtype), torch.zeros(rows, num_agents, dtype=dtype)
         stats = torch.zeros(num_agents, len(STATS), dtype=torch.float64)
         rec_sum = torch.zeros((num_agents, n, n) if rule.compute_rec else (num_agents, 0, 0), dtype=dtype)
-        empty = torch.zeros(num_agents, 0, dtype=dtype)
-        rec = adam_rec or AdamState(empty, empty, torch.zeros(num_agents, dtype=torch.float64))
+        in_sum = torch.zeros((num_agents, n, n_in) if rule.learn_in else (num_agents, 0, 0), dtype=dtype)
         spike_u = buf.spike_uniforms
         if spike_u is None:
             spike_u = torch.zeros(horizon, num_agents, 0, dtype=dtype)
         credit = stored.credit if stored.credit is not None else stored.met  # read only with clip=ppo
         net = kernel_view(policy)
-        adam = torch.tensor([rule.lr, *rule.betas, rule.adam_eps, rule.rec_lr], dtype=torch.float64)
-        kernels.replay_pass(
-            buf.obs.numpy(), buf.actions.numpy(), smooth(buf.ref_probs).numpy(), stored.met.numpy(),
-            buf.lengths.numpy(), spike_u.numpy(), net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias,
-            net.noise_width, net.constants, net.gain, smooth_scale(num_actions), rule.gamma, 1.0 - rule.eps,
-            1.0 + rule.eps, rule.fast, rule.compute_rec, rule.learn_rec, adam.numpy(),
-            adam_out.exp_avg.view(num_agents, -1).numpy(), adam_out.exp_avg_sq.view(num_agents, -1).numpy(),
-            adam_out.step.numpy(), rec.exp_avg.view(num_agents, -1).numpy(),
-            rec.exp_avg_sq.view(num_agents, -1).numpy(), rec.step.numpy(), probs.numpy(), ratio.numpy(),
-            mask.numpy(), stats.numpy(), rec_sum.numpy(), CLIP_MODES[rule.clip], credit.numpy(), rule.pair_after,
-        )  # fmt: skip
-        return stats, PassRecord(probs, mask, rec_sum if rule.compute_rec else None)
+        episode = (buf.obs.numpy(), buf.actions.numpy(), smooth(buf.ref_probs).numpy(), stored.met.numpy(),
+                   buf.lengths.numpy(), spike_u.numpy(), credit.numpy())  # fmt: skip
+        network = (net.w_in, net.w_rec, net.has_rec, net.w_out, net.feedback, net.bias, net.decay, net.beta,
+                   net.has_adapt, net.n_adapt, net.hetero, net.noise_width, net.constants, net.gain)  # fmt: skip
+        settings = (smooth_scale(num_actions), rule.gamma, 1.0 - rule.eps, 1.0 + rule.eps, rule.fast, rule.compute_rec,
+                    rule.learn_rec, CLIP_MODES[rule.clip], rule.pair_after, rule.learn_in,
+                    rule.rec_update == "per_step", float(rule.rate_reg), float(rule.rate_target))  # fmt: skip
+        lrs = torch.tensor([rule.lr, *rule.betas, rule.adam_eps, rule.rec_lr, rule.in_lr], dtype=torch.float64)
+        moments = [lrs.numpy()]
+        for state in (adam_out, adam_rec, adam_in):
+            moments.extend(_adam_views(state, num_agents, dtype))
+        outs = (probs.numpy(), ratio.numpy(), mask.numpy(), stats.numpy(), rec_sum.numpy(), in_sum.numpy())
+        replay_kernels.replay_pass(episode, network, settings, tuple(moments), outs)
+        record = PassRecord(probs, mask, rec_sum if rule.compute_rec else None, in_sum if rule.learn_in else None)
+        return stats, record
 
     def readout_traces(self, policy: SpikingPolicy, buf: EpisodeBuffer) -> torch.Tensor:
         horizon, num_agents, dtype = buf.horizon, buf.num_agents, policy.w_out.dtype
@@ -114,7 +141,7 @@ class CompiledBackend(Backend):
         net = kernel_view(policy)
         critic_kernels.readout_traces(
             buf.obs.numpy(), buf.lengths.numpy(), spike_u.to(dtype).numpy(), net.w_in, net.w_rec, net.has_rec,
-            net.bias, net.noise_width, net.constants, out.numpy(),
+            net.bias, net.decay, net.beta, net.has_adapt, net.noise_width, net.constants, out.numpy(),
         )  # fmt: skip
         return out
 
@@ -133,3 +160,12 @@ class CompiledBackend(Backend):
             flat.numpy(), state.exp_avg.view(flat.shape).numpy(), state.exp_avg_sq.view(flat.shape).numpy(),
             state.step.numpy(), lr, *betas, adam_eps,
         )  # fmt: skip
+
+
+def _adam_views(state: AdamState | None, num_agents: int, dtype: torch.dtype) -> list[np.ndarray]:
+    """Moments (B, K) and step counts (B,) of one weight's Adam state as numpy views; empty arrays for None."""
+    if state is None:
+        empty = torch.zeros(num_agents, 0, dtype=dtype)
+        return [empty.numpy(), empty.clone().numpy(), np.zeros(num_agents)]
+    flat = (state.exp_avg.view(num_agents, -1), state.exp_avg_sq.view(num_agents, -1))
+    return [flat[0].numpy(), flat[1].numpy(), state.step.numpy()]

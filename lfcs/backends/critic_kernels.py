@@ -11,7 +11,7 @@ from lfcs.backends.kernels import _adam_ascent, _dot, _neuron_step
 
 
 @njit(cache=True, error_model="numpy")
-def readout_traces(obs, lengths, spike_u, w_in, w_rec, has_rec, bias, noise_width, c, out_r):
+def readout_traces(obs, lengths, spike_u, w_in, w_rec, has_rec, bias, decay, beta, has_adapt, noise_width, c, out_r):
     """The read-out traces r_t (T, B, N) of a network replaying each agent's stored episode from the reset state.
 
     With pi_ref's weights and acting's spike uniforms these are exactly the traces pi_ref acted with.
@@ -19,13 +19,13 @@ def readout_traces(obs, lengths, spike_u, w_in, w_rec, has_rec, bias, noise_widt
     num_agents, n = out_r.shape[1], out_r.shape[2]
     dtype = out_r.dtype
     v, z, s_hat, p = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype)
-    r, v_pre = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
+    r, a, v_pre = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
     for b in range(num_agents):
         v[:] = c[4]
-        z[:], s_hat[:], p[:], r[:] = 0.0, 0.0, 0.0, 0.0
+        z[:], s_hat[:], p[:], r[:], a[:] = 0.0, 0.0, 0.0, 0.0, 0.0
         for t in range(lengths[b]):
-            _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, v, z, s_hat, p, r, v_pre, spike_u[t, b],
-                         noise_width, c)  # fmt: skip
+            _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, decay[b], beta, has_adapt, v, z, s_hat, p, r, a,
+                         v_pre, spike_u[t, b], noise_width, c)  # fmt: skip
             out_r[t, b, :] = r
 
 

@@ -27,6 +27,7 @@ from lfcs.backends.base import Backend
 from lfcs.environments import episode_horizon, make_env_from_config
 from lfcs.export.saved_agent import SavedAgent
 from lfcs.learning.acting import play_episode
+from lfcs.network.encoding import ObservationEncoder
 from lfcs.network.policy import SpikingPolicy
 
 HELDOUT_ENV_SEED_BASE = 1_000_000
@@ -104,6 +105,7 @@ def evaluate(
 
         env = recorder = FrameRecorder(env)
     horizon, backend = episode_horizon(env), backends.select("auto", "cpu")  # a saved agent runs on the CPU
+    encoder = saved.encoder(env.observation_space)  # the checkpoint's statistics, frozen
     env_seeds = [HELDOUT_ENV_SEED_BASE + i for i in range(episodes)]
     sample_seeds = [SAMPLE_SEED_BASE + i for i in range(episodes)]
     returns, lengths, clips = [], [], []
@@ -112,7 +114,15 @@ def evaluate(
             recorder.recording = i < video_episodes
         generator, greedy = torch.Generator().manual_seed(sample_seeds[i]), policy == "greedy"
         buffer, stats = play_episode(
-            [env], saved.ref_policy, [generator], horizon, cfg.learner.gamma, [env_seeds[i]], backend, greedy
+            [env],
+            saved.ref_policy,
+            [generator],
+            horizon,
+            cfg.learner.gamma,
+            [env_seeds[i]],
+            backend,
+            greedy,
+            encoder=encoder,
         )
         returns.append(float(stats["episodic_return"][0]))
         lengths.append(int(stats["episode_length"][0]))
@@ -145,17 +155,19 @@ def heldout_returns(
     gamma: float,
     episodes: int,
     greedy: bool = True,
+    encoder: ObservationEncoder | None = None,
 ) -> np.ndarray:
     """Returns (episodes, B) of B agents' policy on the held-out episodes of :func:`evaluate` (same seeds).
 
     Agent b plays in ``env_list[b]``, an env of its own that training does not use; episode i resets it with
     ``HELDOUT_ENV_SEED_BASE + i`` and draws from a fresh generator seeded ``SAMPLE_SEED_BASE + i``, so agent b's
-    returns are those ``evaluate`` gives for its checkpoint, and no training generator or env is touched."""
+    returns are those ``evaluate`` gives for its checkpoint, and no training generator or env is touched.
+    ``encoder``: the agents' ``env.encoding``, read and never updated (the normaliser is frozen in evaluation)."""
     returns = []
     for i in range(episodes):
         generators = [torch.Generator().manual_seed(SAMPLE_SEED_BASE + i) for _ in env_list]
         seeds = [HELDOUT_ENV_SEED_BASE + i] * len(env_list)
-        _, stats = play_episode(env_list, policy, generators, horizon, gamma, seeds, backend, greedy)
+        _, stats = play_episode(env_list, policy, generators, horizon, gamma, seeds, backend, greedy, encoder=encoder)
         returns.append(stats["episodic_return"].numpy())
     return np.stack(returns)
 

@@ -4,7 +4,7 @@ NIR nodes are continuous-time: ``tau dv/dt = (v_leak - v) + r I``. One forward-E
 ``v_t = v_{t-1} + (dt / tau) ((v_leak - v_{t-1}) + r I_t)``; with dt = 1 and ``tau = 1 / (1 - a)`` that is our
 ``v_t = a v_{t-1} + (1 - a)(v_leak + r I_t)`` (METHOD.md §2) exactly, up to rounding. The graph::
 
-    input -> input_current (Affine W_in, bias h) -> membrane (LI) -> spike (Threshold) -> readout_trace (LI)
+    input -> input_current (Affine W_in, bias h - V0) -> membrane (LI) -> spike (Threshold) -> readout_trace (LI)
           -> readout (Linear W_out) -> gain (Scale kappa) -> output            (logits; softmax applied outside)
     spike -> self_inhibition (Scale -w_res / (1 - a_m)) -> membrane             (recurrent edge, one step late)
     spike -> synapse (LI, s_hat) -> recurrent (Linear W_rec) -> membrane       (recurrent edge; only with W_rec)
@@ -12,13 +12,16 @@ NIR nodes are continuous-time: ``tau dv/dt = (v_leak - v) + r I``. One forward-E
 Mapped exactly, not approximated:
 - the subtractive self-inhibition ``- w_res z_{t-1}`` is an input current through the recurrent Scale edge, and the
   membrane is a NIR ``LI`` followed by a ``Threshold`` (NIR's ``LIF`` resets v to v_reset, which we never do);
-- the episode-start membrane V0: the LI holds ``v - V0`` (v_leak = -V0, threshold -V0), so it starts at 0 like
-  every other state;
+- the episode-start membrane V0: the LI holds ``v - V0`` (v_leak = 0, threshold -V0, the constant input h - V0 in
+  the Affine's bias), so it starts at 0, which is also its rest value v_leak: readers that start an LI at 0 (our
+  reference interpreter) and readers that start it at rest (norse's LIBoxCell, e.g. under nirtorch) agree. With -V0
+  in v_leak instead, the second kind starts the membrane at v = 0, not V0;
 - s_hat and the read-out trace r are NIR ``LI`` nodes (v_leak = 0, r = 1).
 Conventions an interpreter must follow (also in the graph's metadata): dt = 1 forward Euler; every state is 0 at the
 episode start; the edges into ``membrane`` from ``self_inhibition`` and ``recurrent`` close cycles and carry the
 previous step's value (0 at t = 0); the graph outputs logits and pi = softmax(output).
-Not expressible, refused: stochastic spikes (Bernoulli(sigmoid(v / dv)) has no NIR primitive).
+Not expressible, refused: stochastic spikes (Bernoulli(sigmoid(v / dv)) has no NIR primitive). Not exported yet,
+refused: adaptive neurons (network.neuron=alif) and per-neuron tau_m.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ def policy_graph(policy: SpikingPolicy, metadata: dict | None = None) -> nir.NIR
             "stochastic spikes (network.stochastic_spikes=true: z ~ Bernoulli(sigmoid(v / dv))) have no NIR "
             "primitive; only deterministic threshold spikes can be exported"
         )
+    if p.adapt_beta is not None or policy.decay_mem is not None:
+        raise NirExportError(
+            "adaptive neurons (network.neuron=alif) and per-neuron tau_m (network.tau_mem_steps=[min, max]) are not "
+            "exported yet; only the paper's lif_box network with one tau_m can be"
+        )
     as_np = lambda t: t.detach().cpu().double().numpy().copy()  # noqa: E731
     w_in, w_out = as_np(policy.w_in[0]), as_np(policy.w_out[0])  # (N, I), (O, N)
     (num_actions, n), num_inputs = w_out.shape, w_in.shape[1]
@@ -69,8 +77,8 @@ def policy_graph(policy: SpikingPolicy, metadata: dict | None = None) -> nir.NIR
     v_start = np.full(n, p.v_episode_start)
     nodes = {
         "input": nir.Input(input_type=np.array([num_inputs])),
-        "input_current": nir.Affine(weight=w_in, bias=bias),
-        "membrane": nir.LI(tau=_euler_tau(p.decay_mem, n), r=ones, v_leak=-v_start),
+        "input_current": nir.Affine(weight=w_in, bias=bias - v_start),  # h - V0: the membrane holds v - V0
+        "membrane": nir.LI(tau=_euler_tau(p.decay_mem, n), r=ones, v_leak=zeros.copy()),  # rest = start: 0
         "spike": nir.Threshold(threshold=-v_start),
         "self_inhibition": nir.Scale(scale=np.full(n, -p.self_inhibition / (1.0 - p.decay_mem))),
         "readout_trace": nir.LI(tau=_euler_tau(p.decay_readout, n), r=ones.copy(), v_leak=zeros),
@@ -99,7 +107,8 @@ def policy_graph(policy: SpikingPolicy, metadata: dict | None = None) -> nir.NIR
         "time_step": TIME_STEP,
         "integration": "forward Euler, dt = time_step: v_t = v_{t-1} + (dt / tau) ((v_leak - v_{t-1}) + r I_t); "
         "I_t = sum of the node's incoming edges; Threshold: z_t = 1[v_t > threshold]",
-        "initial_state": "every node state is 0 at the episode start",
+        "initial_state": "every node state is 0 at the episode start (every LI has v_leak = 0: starting at rest "
+        "is the same)",
         "delayed_edges": ",".join(f"{a}->{b}" for a, b in DELAYED_EDGES if a in nodes),
         "delayed_edges_rule": "a delayed edge carries its source's output of the previous step (0 at t = 0)",
         "evaluation_order": ",".join(present),

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lfcs import checkpoint
 from lfcs.checkpoint import CheckpointError
+from lfcs.network.encoding import ObservationEncoder
 from lfcs.network.neurons import make_neuron_params
 from lfcs.network.policy import SpikingPolicy
 
@@ -30,6 +31,13 @@ class SavedAgent:
     episode: int  # episodes trained when the checkpoint was written
     cfg: DictConfig  # the run's resolved configuration, as stored in the checkpoint
     ref_policy: SpikingPolicy  # pi_ref of this agent alone (B = 1), on the CPU
+    encoder_state: dict | None = None  # this agent's row of the checkpoint's encoder statistics (env.encoding)
+
+    def encoder(self, space) -> ObservationEncoder:
+        """The agent's ``env.encoding`` for an env of ``space``, with the statistics it was saved with."""
+        encoder = ObservationEncoder.from_config(self.cfg.env, space, 1)
+        encoder.load_state_dict(self.encoder_state or {})
+        return encoder
 
     @property
     def run_dir(self) -> Path:
@@ -70,7 +78,8 @@ def policy_from_state(state: dict, index: int) -> tuple[SpikingPolicy, DictConfi
     params = make_neuron_params(**{key: network[key] for key in wanted if key in network})
     weights = {name: tensor[index : index + 1].clone() for name, tensor in state["ref_policy"].items()}  # (1, ...)
     try:
-        policy = SpikingPolicy(weights["w_in"], weights.get("w_rec"), weights["w_out"], params)
+        extras = {name: weights[name] for name in ("decay_mem", "w_feedback") if name in weights}
+        policy = SpikingPolicy(weights["w_in"], weights.get("w_rec"), weights["w_out"], params, **extras)
     except KeyError as exc:
         raise CheckpointError(f"checkpoint ref_policy lacks {exc.args[0]}") from exc
     return policy, cfg
@@ -85,5 +94,7 @@ def load_agent(source: Path, agent: int | None = None) -> SavedAgent:
         agent = agents[0]
     if agent not in agents:
         raise CheckpointError(f"--agent {agent} is not in {path}: it holds agents {agents[0]}-{agents[-1]}")
-    policy, cfg = policy_from_state(state, agents.index(agent))
-    return SavedAgent(path=path, agent=agent, episode=int(state["episode"]), cfg=cfg, ref_policy=policy)
+    index = agents.index(agent)
+    policy, cfg = policy_from_state(state, index)
+    encoder_state = {key: value[index : index + 1] for key, value in state.get("encoder", {}).items()}
+    return SavedAgent(path, agent, int(state["episode"]), cfg, policy, encoder_state)

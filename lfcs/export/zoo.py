@@ -73,8 +73,11 @@ def _sources(path: Path) -> tuple[Path, list[Path]]:
 
 
 def one_agent_state(state: dict, index: int, provenance: dict) -> dict:
-    """The zoo checkpoint of the ``index``-th agent of a loaded run checkpoint: pi_ref, config, id, episode."""
+    """The zoo checkpoint of the ``index``-th agent of a loaded run checkpoint: pi_ref, config, id, episode (and
+    the input normaliser's statistics, only where env.encoding has any)."""
+    encoder = {name: tensor[index : index + 1].clone() for name, tensor in state.get("encoder", {}).items()}
     return {
+        **({"encoder": encoder} if encoder else {}),
         "agents": [int(state["agents"][index])],
         "episode": int(state["episode"]),
         # clone: a slice would save the whole group's storage

@@ -12,6 +12,11 @@ w_V). The deltas are the advantages of the replay: the paper's A_t = delta_{t-1}
 ``terminal_credit``. A time limit is not a terminal state: punishing the last action of a 500-step CartPole episode
 for a "fall" that never happened undid what the agents had learned (measured), so the last value stands in for the
 next state's value there (partial-episode bootstrapping).
+
+With ``learner.off_policy=vtrace`` the critic also learns from the older stored episodes: one Adam step per older
+episode and learning phase towards its V-trace targets (``lfcs.learning.offpolicy``), on the mean over the episode's
+steps of (v_t - V_t) r_t. Those steps work one agent at a time (``values``, ``ascend_``), so that an agent's numbers
+do not depend on the agents beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import torch
 from lfcs.backends.base import Backend
 from lfcs.network.policy import SpikingPolicy
 from lfcs.rules.episodes import EpisodeBuffer
-from lfcs.rules.maths import AdamState
+from lfcs.rules.maths import AdamState, adam_ascent_
 
 
 class TdCritic:
@@ -40,6 +45,19 @@ class TdCritic:
             terminated = torch.ones(buf.num_agents, dtype=torch.bool, device=buf.lengths.device)
         settings = (self.lr, *self.betas, self.adam_eps)
         return self.backend.td_deltas(readout, buf, terminated, gamma, self.w_v, self.adam, settings)
+
+    def values(self, readout: torch.Tensor) -> torch.Tensor:
+        """V_t = w_V . r_t (T, B) from read-out traces (T, B, N), each agent on its own contiguous rows."""
+        rows = [(readout[:, b].contiguous() * self.w_v[b]).sum(-1) for b in range(self.w_v.shape[0])]
+        return torch.stack(rows, dim=1)
+
+    def ascend_(self, grad: torch.Tensor) -> None:
+        """One Adam ascent step of w_V on grad (B, N) for every agent, in place, each agent as a group of one."""
+        for b in range(self.w_v.shape[0]):
+            one = slice(b, b + 1)
+            state = AdamState(self.adam.exp_avg[one], self.adam.exp_avg_sq[one], self.adam.step[one])
+            active = torch.ones(1, dtype=torch.bool, device=self.w_v.device)
+            adam_ascent_(self.w_v[one], grad[one], state, active, self.lr, self.betas, self.adam_eps)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         state = {"critic.w_v": self.w_v.cpu()}

@@ -16,13 +16,17 @@ from omegaconf import DictConfig, OmegaConf
 from lfcs import backends, checkpoint
 from lfcs.analysis.observe import Observer
 from lfcs.analysis.results import WINDOW
+from lfcs.backends.base import Backend
+from lfcs.config import learner_arguments
 from lfcs.environments import env_state, episode_horizon, make_env_from_config, set_env_state
 from lfcs.errors import CheckpointError, ConfigError, NonFiniteError  # NonFiniteError: also importable from here
 from lfcs.export.evaluate import heldout_returns, interquartile_mean
 from lfcs.learning.acting import play_episode
+from lfcs.learning.bptt import BpttLearner
 from lfcs.learning.learner import LfcsLearner
-from lfcs.network.policy import build_policy
-from lfcs.running.logger import CSV_COLUMNS, EXTRAS_KEY
+from lfcs.network.encoding import ObservationEncoder, flat_size
+from lfcs.network.policy import SpikingPolicy, build_policy
+from lfcs.running.logger import ADDED_COLUMNS, CSV_COLUMNS, EXTRAS_KEY, upgrade_history
 
 
 def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
@@ -32,10 +36,10 @@ def check_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
             f"env.id={env_id!r} is not allowed: its action space is "
             f"{type(env.action_space).__name__}, lfcs needs Discrete"
         )
-    obs = env.observation_space
-    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-        raise ConfigError(f"env.id={env_id!r} is not allowed: its observation space is {obs}, lfcs needs a 1-D Box")
-    return int(obs.shape[0]), int(env.action_space.n)
+    try:
+        return flat_size(env.observation_space), int(env.action_space.n)  # Discrete / MultiDiscrete: one-hot
+    except ValueError as exc:
+        raise ConfigError(f"env.id={env_id!r} is not allowed: {exc}") from exc
 
 
 def probe_env(cfg: DictConfig) -> None:
@@ -46,6 +50,8 @@ def probe_env(cfg: DictConfig) -> None:
         raise ConfigError(f"env.id={cfg.env.id!r} is not allowed: {' '.join(str(exc).split())}") from exc
     except TypeError as exc:
         raise ConfigError(f"env.kwargs={dict(cfg.env.kwargs)} is not allowed: {exc}") from exc
+    except ValueError as exc:  # an env's own check of its kwargs (a ConfigError is one line already)
+        raise exc if isinstance(exc, ConfigError) else ConfigError(" ".join(str(exc).split())) from exc
     try:
         check_spaces(env, cfg.env.id)
         episode_horizon(env)
@@ -53,6 +59,15 @@ def probe_env(cfg: DictConfig) -> None:
         raise ConfigError(str(exc)) from exc
     finally:
         env.close()
+
+
+def build_learner(
+    learner: DictConfig, new_policy: SpikingPolicy, ref_policy: SpikingPolicy, backend: Backend
+) -> LfcsLearner | BpttLearner:
+    """The learner that ``learner.name`` picks, with the keys it reads (``lfcs.config.learner_arguments``)."""
+    if learner.name == "bptt":  # autograd on the torch tensors: it calls no backend operation
+        return BpttLearner(new_policy, ref_policy, **learner_arguments(learner))
+    return LfcsLearner(new_policy, ref_policy, backend, **learner_arguments(learner))
 
 
 def checkpoint_path(run_dir: Path, agent_ids: list[int]) -> Path:
@@ -65,7 +80,9 @@ class AgentGroup:
         dtype, device = getattr(torch, cfg.dtype), torch.device(cfg.device)
         self.generators = [torch.Generator().manual_seed(cfg.seed + b) for b in self.agent_ids]
         self.envs = [make_env_from_config(cfg.env) for _ in self.agent_ids]
-        obs_dim, num_actions = check_spaces(self.envs[0], cfg.env.id)
+        _, num_actions = check_spaces(self.envs[0], cfg.env.id)
+        self.encoder = ObservationEncoder.from_config(cfg.env, self.envs[0].observation_space, len(self.agent_ids))
+        obs_dim = self.encoder.out_size  # the network's input size follows the encoding
         self.horizon = episode_horizon(self.envs[0])
         network = OmegaConf.to_container(cfg.network, resolve=True)
         self.new_policy = build_policy(
@@ -74,13 +91,13 @@ class AgentGroup:
             num_actions,
             **network,
             learn_rec=cfg.learner.learn_rec,
+            feedback=cfg.learner.feedback,
             dtype=dtype,
             device=device,
         )
         self.ref_policy = self.new_policy.clone()
         self.backend = backends.select(cfg.backend, device)  # the one choice of what computes this group
-        learner_cfg = OmegaConf.to_container(cfg.learner)
-        self.learner = LfcsLearner(self.new_policy, self.ref_policy, self.backend, **learner_cfg)
+        self.learner = build_learner(cfg.learner, self.new_policy, self.ref_policy, self.backend)
         self.observer = Observer(cfg.log_images_every, cfg.probe_every)
         self.eval_envs: list[gym.Env] | None = None  # the evaluation's own envs, built at its first use
         self.episode = 0
@@ -104,14 +121,20 @@ class AgentGroup:
             self.cfg.learner.gamma,
             seeds,
             self.backend,
+            encoder=self.encoder,
+            learn_encoder=True,
+            record_hidden=self.observer.probe_due(self.episode + 1),
         )
+        hidden = acting.pop("hidden", {})  # the env's hidden variables, for the decoding probe
         self._check_env_output(buffer.obs, buffer.rewards)  # before anything learns from them
         learning, first_pass = self.learner.learn(buffer)
         episode = self.episode + 1  # the row's episode number
         extras, extra_s = [{} for _ in self.agent_ids], 0.0  # observation only; its time is not the episode's
         if self.observer.due(episode):  # before pi_ref <- pi_new: pi_ref is still the policy that acted
             begin = time.perf_counter()
-            extras = self.observer.observe(episode, buffer, self.ref_policy, self.new_policy, first_pass.new_probs)
+            extras = self.observer.observe(
+                episode, buffer, self.ref_policy, self.new_policy, first_pass.new_probs, hidden
+            )
             extra_s += time.perf_counter() - begin
         self.learner.end_episode(self.episode)
         if self.cfg.eval_every and episode % self.cfg.eval_every == 0:  # pi_ref as the checkpoint would hold it
@@ -121,7 +144,8 @@ class AgentGroup:
             extra_s += time.perf_counter() - begin
         w_out_norm = torch.linalg.vector_norm(self.new_policy.w_out.flatten(1), dim=1)  # per agent row: B-invariant
         self._check_finite(buffer.ref_probs, w_out_norm, learning)
-        per_agent = {**acting, **learning, "w_out_norm": w_out_norm}
+        unmeasured = {key: torch.full_like(w_out_norm, value) for key, value in ADDED_COLUMNS.items()}
+        per_agent = {**unmeasured, **acting, **learning, "w_out_norm": w_out_norm}  # a learner may not measure all
         values = {key: value.tolist() for key, value in per_agent.items()}
         elapsed = time.perf_counter() - start - extra_s
         steps_before = self.env_steps
@@ -154,7 +178,13 @@ class AgentGroup:
             self.eval_envs = [make_env_from_config(self.cfg.env) for _ in self.agent_ids]
         gamma = self.cfg.learner.gamma
         return heldout_returns(
-            self.ref_policy, self.backend, self.eval_envs, self.horizon, gamma, self.cfg.eval_episodes
+            self.ref_policy,
+            self.backend,
+            self.eval_envs,
+            self.horizon,
+            gamma,
+            self.cfg.eval_episodes,
+            encoder=self.encoder,
         )
 
     def _check_env_output(self, obs: torch.Tensor, rewards: torch.Tensor) -> None:
@@ -189,6 +219,7 @@ class AgentGroup:
             "ref_policy": {k: v.cpu() for k, v in self.ref_policy.state_dict().items()},
             "adam": self.learner.state_dict(),
             "generators": [g.get_state() for g in self.generators],
+            "encoder": self.encoder.state_dict(),  # the normaliser's statistics ({} for the other encodings)
             "env_states": [torch.frombuffer(bytearray(env_state(env)), dtype=torch.uint8) for env in self.envs],
             "history": torch.stack(self.rows)
             if self.rows
@@ -218,9 +249,13 @@ class AgentGroup:
         except (KeyError, ValueError) as exc:
             message = f"checkpoint Adam state does not fit the configured learner: {exc}"
             raise checkpoint.CheckpointError(message) from exc
+        try:
+            self.encoder.load_state_dict(state.get("encoder", {}))
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint encoder state does not fit env.encoding: {exc!r}") from exc
         for gen, gen_state in zip(self.generators, state["generators"]):
             gen.set_state(gen_state)
         for env, saved_env in zip(self.envs, state["env_states"]):
             set_env_state(env, saved_env.numpy().tobytes())
         self.episode = int(state["episode"])
-        self.rows = list(state["history"].unbind(0))
+        self.rows = list(upgrade_history(state["history"]).unbind(0))

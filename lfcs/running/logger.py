@@ -10,6 +10,7 @@ import os
 import struct
 from pathlib import Path
 
+import torch
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
@@ -43,11 +44,23 @@ TAGS: dict[str, tuple[str, str]] = {
         "lfcs/approx_kl",
         "mean (rho - 1) - log rho over replayed steps, a KL(pi_ref||pi_new) estimate",
     ),
+    "ref_kl": (
+        "lfcs/ref_kl",
+        "mean KL(pi_ref || pi_new after the phase) over the new episode's steps, smoothed probabilities: the change"
+        " of the acting policy per phase (0 with learner.off_policy=none: not measured)",
+    ),
+    "old_episode_weight": (
+        "lfcs/old_episode_weight",
+        "mean over the older stored episodes of the mean over their replayed steps of c_t m_t (truncated behaviour"
+        " weight x clip weight, first round): the share of its steps an older episode still contributes (0 with"
+        " learner.off_policy=none or no older episode: not measured)",
+    ),
     "firing_rate": ("snn/firing_rate", "spikes per neuron per step while acting"),
     "w_out_norm": ("weights/w_out_norm", "Frobenius norm of pi_new's read-out weights W_out"),
 }
 # Logged only on some episodes, from the row's EXTRAS_KEY dict (the CSV ignores it): key -> (tag, kind, meaning),
-# kind one of scalar, image (PNG bytes), histogram (1-D array). Same x-axis as TAGS.
+# kind one of scalar, scalars ({name: number}, tags <tag>_<name>), image (PNG bytes), histogram (1-D array). Same
+# x-axis as TAGS.
 EXTRA_TAGS: dict[str, tuple[str, str, str]] = {
     "eval_return_mean": (
         "eval/return_mean",
@@ -76,9 +89,35 @@ EXTRA_TAGS: dict[str, tuple[str, str, str]] = {
         "scalar",
         "linear CKA between pi_ref's and pi_new's read-out traces on that episode's inputs (1: same geometry)",
     ),
+    "decode": (
+        "probe/decode",
+        "scalars",
+        "probe/decode_<variable>_<source>: cross-validated ridge R^2 of the env's hidden variable read out of pi_ref's"
+        " read-out traces (r), pre-reset membranes (v) or the input alone (input) over the episode (envs that"
+        " declare hidden_state(): masked CartPole's x_dot, theta_dot)",
+    ),
 }
 EXTRAS_KEY = "extras"
 CSV_COLUMNS = ["agent", "episode", "env_steps", *[k for k in TAGS if k != "episode"]]
+# Columns added after checkpoints were written, with the value that a run of the earlier code has in them (the new
+# measurement is "not measured" = 0 for every configuration that code could run): older histories are upgraded.
+ADDED_COLUMNS = {"ref_kl": 0.0, "old_episode_weight": 0.0}
+
+
+def upgrade_history(table: torch.Tensor) -> torch.Tensor:
+    """A checkpoint's metric history (..., columns) in this version's CSV_COLUMNS order; a history written before
+    ADDED_COLUMNS existed gets them at their earlier value. ValueError for any other column count."""
+    if table.shape[-1] == len(CSV_COLUMNS):
+        return table
+    old = [c for c in CSV_COLUMNS if c not in ADDED_COLUMNS]
+    if table.shape[-1] != len(old):
+        raise ValueError(f"holds {table.shape[-1]} metric columns, this lfcs writes {len(CSV_COLUMNS)}")
+    out = table.new_empty((*table.shape[:-1], len(CSV_COLUMNS)))
+    for i, column in enumerate(CSV_COLUMNS):
+        out[..., i] = ADDED_COLUMNS[column] if column in ADDED_COLUMNS else table[..., old.index(column)]
+    return out
+
+
 MAIN_METRIC = "reward_mean50"
 # The run's objective (summary.json), written once at the end into every agent's event file: an HPARAMS metric,
 # so that the runs of a sweep sort by result in the HPARAMS tab. Step: the agent's env steps at the end.
@@ -143,6 +182,9 @@ class RunLogger:
         tag, kind, _ = EXTRA_TAGS[key]
         if kind == "scalar":
             writer.add_scalar(tag, value, global_step=step)
+        elif kind == "scalars":  # {name: number}, one curve each: <tag>_<name>
+            for name, number in value.items():
+                writer.add_scalar(f"{tag}_{name}", number, global_step=step)
         elif kind == "histogram":
             writer.add_histogram(tag, value, global_step=step)
         else:  # a PNG made where the agent lives: written as it is, not decoded and encoded again

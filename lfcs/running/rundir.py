@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from lfcs import checkpoint
 from lfcs.checkpoint import checkpoint_files
 from lfcs.config import ConfigError, with_new_keys
-from lfcs.running.logger import CSV_COLUMNS
+from lfcs.running.logger import CSV_COLUMNS, upgrade_history
 
 # Keys a resume may change: they do not change what the agents learn (observation only).
 RESUMABLE_KEYS = (
@@ -142,12 +142,13 @@ def inspect_run_dir(
         if named is None or list(state["agents"]) != list(range(int(named[1]), int(named[2]) + 1)):
             held = f"agents {list(state['agents'])}"
             raise checkpoint.CheckpointError(f"checkpoint {path} holds {held}: it must be named agents_<a>-<b>.pt")
-        table = state["history"]  # (episodes, agents in the file, columns)
-        if table.shape[-1] != len(CSV_COLUMNS):
+        try:
+            table = upgrade_history(state["history"])  # (episodes, agents in the file, columns)
+        except ValueError as exc:
             raise checkpoint.CheckpointError(
-                f"checkpoint {path} holds {table.shape[-1]} metric columns, this lfcs writes {len(CSV_COLUMNS)} "
-                f"({', '.join(CSV_COLUMNS)}): it was written by another version; start a new run directory"
-            )
+                f"checkpoint {path} {exc} ({', '.join(CSV_COLUMNS)}): it was written by another version; start a "
+                f"new run directory"
+            ) from exc
         for i, agent in enumerate(state["agents"]):
             rows = [dict(zip(CSV_COLUMNS, values)) for values in table[:, i].tolist()]
             for row in rows:

@@ -1,0 +1,206 @@
+"""scripts/peers.py: SB3 peers on lfcs's envs write run directories that lfcs's results, report and aggregate read.
+
+Runs only with the optional extra installed (pip install -e '.[peers]'); skipped otherwise, except where
+LFCS_REQUIRE_PEERS=1 (.ci/run's third phase): there a missing extra fails the module instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+
+import pytest
+
+REASON = "the peers extra is not installed (pip install -e '.[peers]')"
+if os.environ.get("LFCS_REQUIRE_PEERS") == "1":
+    import sb3_contrib  # noqa: F401  (an ImportError here fails CI instead of skipping)
+    import stable_baselines3  # noqa: F401
+else:
+    pytest.importorskip("stable_baselines3", reason=REASON)
+    pytest.importorskip("sb3_contrib", reason=REASON)
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from tests.conftest import ROOT, load_script, make_cfg, read_metrics, run_script  # noqa: E402
+
+peers = load_script("peers")
+QUIET = ["--no-progress"]
+
+
+def rows_of(run_dir) -> dict[int, list[dict]]:
+    by_agent: dict[int, list[dict]] = {}
+    for row in read_metrics(run_dir / "metrics.csv"):
+        by_agent.setdefault(int(row["agent"]), []).append(row)
+    return by_agent
+
+
+def test_the_script_keeps_lfcs_s_contracts():
+    from lfcs.analysis.results import WINDOW
+    from lfcs.config import Config
+    from lfcs.running.logger import CSV_COLUMNS
+
+    assert peers.CSV_COLUMNS == CSV_COLUMNS
+    assert peers.WINDOW == WINDOW
+    assert peers.OBJECTIVE_WINDOWS == Config().objective_windows
+
+
+@pytest.mark.parametrize("name", ["cartpole", "masked_cartpole", "pong100", "pong100_nosticky"])
+def test_a_peer_plays_lfcs_s_env_without_the_input_encoding(name):
+    from lfcs.environments import make_env
+
+    env_cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "env" / f"{name}.yaml"))
+    theirs = make_env(env_cfg["id"], env_cfg["max_episode_steps"], env_cfg["kwargs"])  # lfcs's, without obs_*
+    ours = peers.make_env(env_cfg)
+    try:
+        assert ours.spec.id == theirs.spec.id == env_cfg["id"]
+        assert ours.spec.max_episode_steps == theirs.spec.max_episode_steps == env_cfg["max_episode_steps"]
+        assert ours.spec.kwargs == theirs.spec.kwargs
+        assert ours.observation_space == theirs.observation_space
+        assert (ours.reset(seed=3)[0] == theirs.reset(seed=3)[0]).all()
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--algo", "dqn", "--env", "cartpole", "--episodes", "3"], "--algo"),
+        (["--algo", "ppo", "--env", "acrobot", "--episodes", "3"], "--env"),
+        (["--algo", "ppo", "--env", "cartpole", "--episodes", "0"], "--episodes"),
+        (["--algo", "ppo", "--env", "cartpole", "--episodes", "many"], "--episodes"),
+        (["--algo", "ppo", "--env", "cartpole"], "--episodes"),
+        (["--algo", "ppo", "--env", "cartpole", "--episodes", "3", "--seeds", "5-2"], "--seeds"),
+        (["--algo", "ppo", "--env", "cartpole", "--episodes", "3", "--seeds", "a-b"], "--seeds"),
+        (["--algo", "ppo", "--env", "cartpole", "--episodes", "3", "--bogus"], "--bogus"),
+    ],
+)
+def test_a_bad_flag_is_one_line_and_exit_2_and_writes_nothing(tmp_path, capsys, argv, flag):
+    out = tmp_path / "run"
+    assert peers.main([*argv, "--out", str(out), *QUIET]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("peers.py: error:") and flag in err, err
+    assert not out.exists()
+
+
+def test_an_out_dir_with_something_else_is_refused_untouched(tmp_path, capsys):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert peers.main(["--algo", "ppo", "--env", "cartpole", "--episodes", "2", "--out", str(foreign), *QUIET]) == 2
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    run = tmp_path / "run"
+    assert peers.main(["--algo", "ppo", "--env", "cartpole", "--episodes", "2", "--seeds", "0", "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    assert peers.main(["--algo", "ppo", "--env", "cartpole", "--episodes", "3", "--seeds", "0", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "iterations" in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_the_budget_is_exact_the_rows_are_right_and_a_rerun_finishes_only_the_missing_seeds(tmp_path):
+    run, budget = tmp_path / "run", 7
+    argv = ["--algo", "recurrent_ppo", "--env", "masked_cartpole", "--seeds", "3-4", "--episodes", str(budget)]
+    assert peers.main([*argv, "--out", str(run), *QUIET]) == 0
+    cfg = OmegaConf.to_container(OmegaConf.load(run / "config.yaml"))
+    assert (cfg["seed"], cfg["num_agents"], cfg["iterations"], cfg["learner"]["name"]) == (
+        3,
+        2,
+        budget,
+        "recurrent_ppo",
+    )
+    assert cfg["env"]["id"] == "lfcs/MaskedCartPole-v0" and cfg["env"]["obs_scale"] is None
+    assert "peers.py --algo recurrent_ppo" in (run / "command.txt").read_text()
+    first = rows_of(run)
+    assert sorted(first) == [0, 1]
+    for rows in first.values():
+        assert [int(r["episode"]) for r in rows] == list(range(1, budget + 1))
+        steps = [int(r["env_steps"]) for r in rows]
+        lengths = [int(r["episode_length"]) for r in rows]
+        assert steps == sorted(steps) and all(s % 8 == 0 for s in steps)  # 8 envs step together
+        assert all(s >= sum(lengths[: i + 1]) for i, s in enumerate(steps))  # every finished step is counted
+        assert all(r["firing_rate"] == "" and r["mask_fraction"] == "" for r in rows)
+    assert [r["episodic_return"] for r in first[0]] != [r["episodic_return"] for r in first[1]]  # two seeds
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["episodes_per_agent"] == {"0": budget, "1": budget} and summary["columns"] == peers.CSV_COLUMNS
+
+    # A seed killed before its rows were written: the same command runs it again, and it comes out the same.
+    with open(run / "metrics.csv") as handle:
+        kept = [row for row in csv.DictReader(handle) if row["agent"] == "0"]
+    peers.write_rows(run / "metrics.csv", kept, "w")
+    assert peers.main([*argv, "--out", str(run), *QUIET]) == 0
+    assert rows_of(run) == first
+
+
+def test_the_cli_is_deterministic_across_processes_and_reward_mean50_is_the_last_50(tmp_path):
+    argv = ["--algo", "ppo", "--env", "cartpole", "--seeds", "2", "--episodes", "55"]
+    assert peers.main([*argv, "--out", str(tmp_path / "a"), *QUIET]) == 0
+    proc = run_script("scripts/peers.py", *argv, "--out", str(tmp_path / "b"), *QUIET, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = rows_of(tmp_path / "a")[0]
+    assert rows == rows_of(tmp_path / "b")[0]
+    returns = [float(r["episodic_return"]) for r in rows]
+    for i, row in enumerate(rows):
+        window = returns[max(0, i + 1 - 50) : i + 1]
+        assert math.isclose(float(row["reward_mean50"]), sum(window) / len(window), rel_tol=1e-12)
+    assert returns != [returns[0]] * len(returns)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "recurrent_ppo"])
+def test_pong100_runs_with_frame_stacking_and_its_kwargs(tmp_path, algo):
+    run = tmp_path / "run"
+    assert (
+        peers.main(["--algo", algo, "--env", "pong100_nosticky", "--seeds", "0", "--episodes", "1", "--out", str(run)])
+        == 0
+    )
+    cfg = OmegaConf.to_container(OmegaConf.load(run / "config.yaml"))
+    assert cfg["env"]["kwargs"] == {"repeat_action_probability": 0.0} and cfg["learner"]["frame_stack"] == 4
+    (row,) = rows_of(run)[0]
+    assert int(row["episode_length"]) == 100 and int(row["env_steps"]) == 800  # 8 envs, 100 steps each
+
+
+def lfcs_run(run_dir, seeds: int, episodes: int) -> None:
+    """A run directory as lfcs's scripts/train.py leaves it (config.yaml by lfcs's own code; made-up returns)."""
+    from lfcs.running.logger import CSV_COLUMNS
+    from lfcs.running.rundir import prepare_run_dir
+
+    prepare_run_dir(make_cfg("env=cartpole", f"num_agents={seeds}", f"iterations={episodes}", f"run_dir={run_dir}"))
+    with open(run_dir / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, CSV_COLUMNS)
+        writer.writeheader()
+        for episode in range(1, episodes + 1):
+            for agent in range(seeds):
+                value = 20.0 + agent + episode % 3
+                writer.writerow(
+                    {k: 0.0 for k in CSV_COLUMNS} | {"agent": agent, "episode": episode, "reward_mean50": value}
+                )
+    (run_dir / "summary.json").write_text(json.dumps({"wall_clock_s": 1.0}))
+
+
+def test_report_and_aggregate_put_a_peer_and_an_lfcs_run_in_one_table(tmp_path):
+    from lfcs.analysis.results import load_conditions
+
+    lfcs_dir, peer_dir = tmp_path / "cartpole_lfcs", tmp_path / "cartpole_ppo"
+    lfcs_run(lfcs_dir, seeds=2, episodes=100)
+    argv = ["--algo", "ppo", "--env", "cartpole", "--seeds", "0-1", "--episodes", "50", "--out", str(peer_dir)]
+    assert peers.main([*argv, *QUIET]) == 0
+
+    conds = {c.label: c for c in load_conditions([lfcs_dir, peer_dir])}
+    assert sorted(conds) == ["cartpole_lfcs", "cartpole_ppo"]
+    peer = conds["cartpole_ppo"]
+    assert sorted(peer.curves) == [0, 1] and all(sorted(c) == [50] for c in peer.curves.values())
+    assert peer.config["learner"]["name"] == "ppo" and len(peer.wall_clock_s) == 1
+
+    report, aggregate = load_script("report"), load_script("aggregate")
+    out = tmp_path / "table"
+    assert report.main([str(lfcs_dir), str(peer_dir), "--reps", "200", "--out", str(out)]) == 0
+    with open(out / "report.csv") as handle:
+        table = {row["condition"]: row for row in csv.DictReader(handle)}
+    assert sorted(table) == ["cartpole_lfcs", "cartpole_ppo"] and table["cartpole_ppo"]["n_seeds"] == "2"
+    assert table["cartpole_ppo"]["config.learner.name"] == "ppo"
+    assert aggregate.main([str(lfcs_dir), str(peer_dir), "--out", str(out)]) == 0
+    with open(out / "summary.csv") as handle:
+        assert sorted(row["condition"] for row in csv.DictReader(handle)) == ["cartpole_lfcs", "cartpole_ppo"]
