@@ -45,6 +45,21 @@ def _obs_numbers_ok(value: Any, positive: bool) -> bool:
     return all(math.isfinite(v) and (v > 0 or not positive) for v in numbers)
 
 
+DECAY_RANGE = "whose decay exp(-1 / tau) is > 0 and < 1 in float64 (about 0.00134 to 1.8e16)"
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's largest seed; agent b uses seed + b
+MAX = {"float64": torch.finfo(torch.float64).max, "float32": torch.finfo(torch.float32).max}
+
+
+def _finite(value: Any, low: float = -math.inf, low_allowed: bool = True) -> bool:
+    """A finite number above ``low`` (or equal to it where ``low_allowed``)."""
+    return math.isfinite(value) and (value > low or (low_allowed and value == low))
+
+
+def _decay_ok(tau: float) -> bool:
+    """A time constant whose decay per step exp(-1 / tau) is a number strictly between 0 and 1."""
+    return _finite(tau, 0, False) and 0 < math.exp(-1 / tau) < 1
+
+
 def _off_policy_checks(learner: DictConfig) -> list[tuple[str, bool, str]]:
     """learner.off_policy and the constants of its corrections, learner.lr_scale."""
     mode = learner.off_policy
@@ -63,7 +78,7 @@ def _tau_mem_ok(value: Any) -> bool:
     values = list(value) if OmegaConf.is_list(value) else [value]
     if len(values) not in (1, 2) or (len(values) == 1 and OmegaConf.is_list(value)):
         return False
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and _decay_ok(v) for v in values):
         return False
     return 0 < values[0] <= values[-1] and all(0 < math.exp(-1 / v) < 1 for v in values)
 
@@ -78,8 +93,8 @@ def _hidden_checks(cfg: DictConfig) -> list[tuple[str, bool, str]]:
         (
             "network.tau_mem_steps",
             _tau_mem_ok(net.tau_mem_steps),
-            f"a time constant > 0 (steps) {DECAY_RANGE}, or [min, max] of two such (0 < min <= max; log-uniform "
-            "per neuron and agent)",
+            f"a time constant > 0 (steps), or [min, max] with 0 < min <= max (log-uniform per neuron and agent), each "
+            f"{DECAY_RANGE}",
         ),
         ("network.neuron", net.neuron in ("lif_box", "alif"), "lif_box (the paper) or alif (adaptive threshold)"),
         ("network.adapt_beta", finite(net.adapt_beta) and net.adapt_beta >= 0, "a finite number >= 0"),
@@ -111,15 +126,6 @@ def _hidden_checks(cfg: DictConfig) -> list[tuple[str, bool, str]]:
         ),
         ("learner.rate_target", 0 <= learner.rate_target <= 1, "a number in [0, 1] (spikes per neuron and step)"),
     ]
-
-
-DECAY_RANGE = "whose decay exp(-1 / tau) is > 0 and < 1 in float64 (about 0.00134 to 1.8e16)"
-MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's largest seed; agent b uses seed + b
-
-
-def _finite(value: Any, low: float = -math.inf, low_allowed: bool = True) -> bool:
-    """A finite number above ``low`` (or equal to it where ``low_allowed``)."""
-    return math.isfinite(value) and (value > low or (low_allowed and value == low))
 
 
 def validate(cfg: DictConfig) -> None:
@@ -190,14 +196,13 @@ def validate(cfg: DictConfig) -> None:
             "lfcs with network.neuron=alif (learner=bptt unrolls the lif_box neuron only)",
         )
     )
-    checks.extend(_hidden_checks(cfg))
     for name in ("tau_syn_steps", "tau_readout_steps", "tau_adapt_steps"):
-        decay_ok = _finite(cfg.network[name], 0, False) and 0 < math.exp(-1 / cfg.network[name]) < 1
-        checks.append((f"network.{name}", decay_ok, f"a time constant > 0 (steps) {DECAY_RANGE}"))
+        checks.append((f"network.{name}", _decay_ok(cfg.network[name]), f"a time constant > 0 (steps) {DECAY_RANGE}"))
     for name in ("bias", "self_inhibition", "v_episode_start", "readout_gain"):
         checks.append((f"network.{name}", _finite(cfg.network[name]), "a finite number"))
     for name in ("input_std", "rec_std", "out_std"):
         checks.append((f"network.{name}", _finite(cfg.network[name], 0), "a finite number >= 0"))
+    checks.extend(_hidden_checks(cfg))
     if cfg.env.max_episode_steps is not None:
         checks.append(("env.max_episode_steps", cfg.env.max_episode_steps >= 2, "null or an integer >= 2"))
     for key, positive in (("env.obs_shift", False), ("env.obs_scale", True)):
@@ -213,12 +218,10 @@ def validate(cfg: DictConfig) -> None:
     if str(cfg.device).startswith("cuda:") and int(cfg.device[5:]) >= torch.cuda.device_count():
         _fail("device", cfg.device, f"cpu, cuda or cuda:N with N < {torch.cuda.device_count()} (the visible devices)")
     # The spike reset subtracts self_inhibition / a_m (METHOD.md §2): it must be a number in the run's dtype.
-    w_res = cfg.network.self_inhibition
-    tau_mem = cfg.network.tau_mem_steps  # one number, or [min, max] (checked above)
-    shortest = min(tau_mem) if OmegaConf.is_list(tau_mem) else tau_mem
-    if abs(w_res / math.exp(-1 / shortest)) > torch.finfo(getattr(torch, cfg.dtype)).max:
-        allowed = f"a time constant whose decay a_m keeps the spike reset self_inhibition / a_m = {w_res} / a_m"
-        _fail("network.tau_mem_steps", cfg.network.tau_mem_steps, f"{allowed} finite in {cfg.dtype}")
+    w_res, tau_mem = cfg.network.self_inhibition, cfg.network.tau_mem_steps
+    if abs(w_res / math.exp(-1 / min(tau_mem if OmegaConf.is_list(tau_mem) else [tau_mem]))) > MAX[cfg.dtype]:
+        allowed = f"time constants whose decay a_m keeps the spike reset self_inhibition / a_m = {w_res} / a_m"
+        _fail("network.tau_mem_steps", tau_mem, f"{allowed} finite in {cfg.dtype}")
     backend_allowed = check_backend(cfg.backend, cfg.device)
     if backend_allowed is not None:
         _fail("backend", cfg.backend, backend_allowed)

@@ -24,7 +24,7 @@ from lfcs.analysis.observe import decode_episodes
 from lfcs.environments import episode_horizon, make_env_from_config
 from lfcs.export.evaluate import HELDOUT_ENV_SEED_BASE, POLICY_MODES, SAMPLE_SEED_BASE
 from lfcs.export.saved_agent import checkpoint_for_agent, load_agent
-from lfcs.running.scripting import OneLineParser, guarded
+from lfcs.running.scripting import OneLineParser, guarded, integer, output_file
 
 PROG = "decode_probe.py"
 SOURCES = ("r", "v", "input")
@@ -63,19 +63,21 @@ def mean_over_agents(per_agent: dict[int, dict]) -> dict:
     }
 
 
-def main(argv: list[str]) -> int:
+def parse(argv: list[str]):
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="run directory or checkpoint file")
-    parser.add_argument("--agent", type=int, action="append", help="global agent id (repeat; default: all)")
-    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--agent", type=integer(0), action="append", help="global agent id (repeat; default: all)")
+    parser.add_argument("--episodes", type=integer(1), default=20)
     parser.add_argument("--policy", choices=POLICY_MODES, default="sample")
-    parser.add_argument("--out", type=Path, default=None, help="default: <run dir>/decode_probe.json")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=output_file(), default=None, help="default: <run dir>/decode_probe.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
 
     def run() -> None:
         torch.set_num_threads(1)  # a 500-neuron step is small: more threads only wait for each other
-        if args.episodes < 1:
-            raise ValueError(f"--episodes {args.episodes} is not allowed: at least 1")
         agents = args.agent or agents_of(args.path)
         per_agent = {agent: probe_agent(args.path, agent, args.episodes, args.policy) for agent in agents}
         if not any(row["r2"] for row in per_agent.values()):

@@ -9,7 +9,6 @@ average before and after is recorded: the machine is shared, so compare conditio
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -25,6 +24,7 @@ from lfcs import backends
 from lfcs.learning.learner import LfcsLearner
 from lfcs.network.policy import build_policy
 from lfcs.rules.episodes import EpisodeBuffer, advantages_from_rewards
+from lfcs.running.scripting import OneLineParser, integer, output_file
 
 ROOT = Path(__file__).resolve().parents[1]
 N, INPUTS, ACTIONS, STEPS = 500, 2, 2, 200
@@ -85,11 +85,15 @@ def time_condition(net_knobs: dict, learn_knobs: dict, repeats: int) -> dict:
     }
 
 
+def parse(argv: list[str] | None = None):
+    parser = OneLineParser(prog="eprop_cost.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=integer(1), default=5, help="timed rounds, after one warm-up round")
+    parser.add_argument("--out", type=output_file(".json"), default=None)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args = parse(argv)
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     results = {name: time_condition(*knobs, args.repeats) for name, knobs in CONDITIONS.items()}

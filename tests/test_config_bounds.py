@@ -101,16 +101,79 @@ BOUNDS = [
     ("learner.critic_lr", TINY, 0.0, {}, "> 0"),
     ("learner.critic_lr", BIG, INF, {}, "finite"),
 ]
+POP, BPTT, REC = {"env.encoding": "population"}, {"learner": "bptt"}, {"learner.learn_rec": True}
+PER_PASS = {**REC, "learner.rec_update": "per_pass"}
+BOUNDS += [  # keys added by the encodings, alif, offpolicy and bptt branches
+    ("env.encoding", "normalize_population", "bogus", {}, "one of none"),
+    ("env.encoding_gain", TINY, 0.0, {"env.encoding": "normalize"}, "> 0"),
+    ("env.encoding_gain", BIG, INF, {"env.encoding": "normalize"}, "finite"),
+    ("env.encoding_gain", 1.0, 2.0, {}, "1 with env.encoding=none"),
+    ("env.population_size", 2, 1, POP, ">= 2"),
+    ("env.population_size", 16, 17, {}, "its default unless env.encoding is population"),
+    ("env.population_range", [-BIG, BIG], [-INF, 0.0], POP, "finite"),
+    ("env.population_range", [0.0, TINY], [0.0, 0.0], POP, "lo < hi"),
+    ("env.population_width", TINY, 0.0, POP, "> 0"),
+    ("env.population_width", BIG, INF, POP, "finite"),
+    ("network.tau_mem_steps", [TAU_MEM_MIN, TAU_MAX], [TAU_MEM_MIN, INF], {}, "[min, max]"),
+    ("network.tau_mem_steps", [1.0, 1.0], [2.0, 1.0], {}, "0 < min <= max"),
+    ("network.tau_mem_steps", [TAU_MEM_MIN, 6.0], [math.nextafter(TAU_MEM_MIN, 0), 6.0], {}, "self_inhibition / a_m"),
+    ("network.neuron", "alif", "lif", {}, "lif_box (the paper) or alif"),
+    ("network.tau_adapt_steps", TAU_MIN, math.nextafter(TAU_MIN, 0), {}, "decay"),
+    ("network.tau_adapt_steps", TAU_MAX, INF, {}, "decay"),
+    ("network.adapt_beta", 0.0, BELOW_ZERO, {}, ">= 0"),
+    ("network.adapt_beta", BIG, INF, {}, "finite"),
+    ("network.adapt_fraction", 1.0, ABOVE_ONE, {}, "[0, 1]"),
+    ("network.adapt_fraction", 0.0, BELOW_ZERO, {}, "[0, 1]"),
+    ("learner.off_policy", "decoupled", "vtrace", {}, "vtrace only with learner.critic=td"),
+    ("learner.off_policy", "vtrace", "retrace", {"learner.critic": "td"}, "none (the paper), decoupled or vtrace"),
+    ("learner.behaviour_cbar", TINY, 0.0, {}, "> 0"),
+    ("learner.behaviour_cbar", INF, NAN, {}, "> 0"),
+    ("learner.vtrace_rho", TINY, 0.0, {}, "> 0"),
+    ("learner.vtrace_c", 0.0, BELOW_ZERO, {}, ">= 0"),
+    ("learner.vtrace_c", INF, NAN, {}, ">= 0"),
+    ("learner.lr_scale", "per_episode", "per_step", {}, "none or per_episode"),
+    ("learner.in_lr", TINY, 0.0, {"learner.learn_in": True}, "> 0"),
+    ("learner.in_lr", BIG, INF, {"learner.learn_in": True}, "finite"),
+    ("learner.in_lr", None, 1e-4, {}, "null while learner.learn_in=false"),
+    ("learner.feedback", "random", "transpose", REC, "symmetric (W_out^T) or random"),
+    ("learner.feedback", "symmetric", "random", {}, "symmetric while learner.learn_rec"),
+    ("learner.rec_update", "per_pass", "per_episode", {}, "per_step or per_pass"),
+    ("learner.rate_reg", BIG, INF, PER_PASS, "finite"),
+    ("learner.rate_reg", 0.0, BELOW_ZERO, PER_PASS, ">= 0"),
+    ("learner.rate_reg", 0.0, TINY, {}, "0 while learner.learn_rec"),
+    ("learner.rate_reg", 0.0, TINY, REC, "0 unless W_rec / W_in learn once per pass"),
+    ("learner.rate_target", 1.0, ABOVE_ONE, {}, "[0, 1]"),
+    ("learner.rate_target", 0.0, BELOW_ZERO, {}, "[0, 1]"),
+    ("learner.name", "bptt", "ppo", {"learner.clip": "ppo"}, "one of lfcs, bptt"),
+    ("learner.epochs", 4, 5, {}, "(its default) with learner.name=lfcs"),
+    ("learner.n_passes", 2, 3, BPTT, "(its default) with learner.name=bptt"),
+    ("learner.clip", "none", "mask", BPTT, "ppo (the clipped objective) or none with learner.name=bptt"),
+    ("learner.batch_episodes", 1, 0, BPTT, ">= 1"),
+    ("learner.epochs", 1, 0, BPTT, ">= 1"),
+    ("learner.minibatch", 1, 0, BPTT, ">= 1"),
+    ("learner.minibatch", 3, 4, {**BPTT, "learner.batch_episodes": 6}, "a divisor of learner.batch_episodes=6"),
+    ("learner.gae_lambda", 1.0, ABOVE_ONE, BPTT, "[0, 1]"),
+    ("learner.gae_lambda", 0.0, BELOW_ZERO, BPTT, "[0, 1]"),
+    ("learner.value_coef", 0.0, BELOW_ZERO, BPTT, ">= 0"),
+    ("learner.value_coef", BIG, INF, BPTT, "finite"),
+    ("learner.entropy_coef", 0.0, BELOW_ZERO, BPTT, ">= 0"),
+    ("learner.entropy_coef", BIG, INF, BPTT, "finite"),
+    ("learner.surrogate_slope", TINY, 0.0, BPTT, "> 0"),
+    ("learner.surrogate_slope", BIG, INF, BPTT, "finite"),
+    ("learner.max_grad_norm", TINY, 0.0, BPTT, "> 0"),
+    ("learner.max_grad_norm", INF, NAN, BPTT, "> 0"),
+]
 if not torch.cuda.is_available():
     BOUNDS.append(("device", "cpu", "cuda", {}, "no CUDA device"))
 
-BASE = make_cfg("network.num_neurons=20", "progress=false")
+BASES = {name: make_cfg("network.num_neurons=20", "progress=false", f"learner={name}") for name in ("lfcs", "bptt")}
 
 
 def configured(settings: dict):
-    cfg = BASE.copy()
+    cfg = BASES[settings.get("learner", "lfcs")].copy()
     for key, value in settings.items():
-        OmegaConf.update(cfg, key, value, merge=False)
+        if key != "learner":
+            OmegaConf.update(cfg, key, value, merge=False)
     return cfg
 
 
@@ -130,6 +193,8 @@ def test_the_last_allowed_value_passes_and_the_first_refused_one_is_one_line(key
 def check_bound(key, allowed, refused, others, words) -> None:
     """``allowed`` passes the start checks; ``refused`` is one ConfigError line naming the key and ``words``."""
     env = key.startswith("env.")
+    if env and key != "env.kwargs":  # CartPole builds in a millisecond, the Pong ROM in a few hundred
+        others = {"env.id": "CartPole-v1", **others}
     start_checks(configured({**others, key: allowed}), env)
     with pytest.raises(ConfigError) as refusal:
         start_checks(configured({**others, key: refused}), env)

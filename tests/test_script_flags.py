@@ -73,6 +73,12 @@ CASES = [
     ("compare_behaviour", ["--ref", "HEAD"], ["--ref", "no-such-ref"], "a commit of this repository"),
     ("compare_behaviour", ["--ref", "HEAD", "--only", "torch_pong"], ["--ref", "HEAD", "--only", "x"], "choice"),
     ("compare_behaviour", ["--ref", "HEAD", "--out", "{tmp}/c"], ["--ref", "HEAD", "--out", "{tmp}/file"], "a file"),
+    ("decode_probe", ["R", "--episodes", "1"], ["R", "--episodes", "0"], "--episodes 0 is not allowed"),
+    ("decode_probe", ["R", "--agent", "0", "--agent", "1"], ["R", "--agent", "0", "--agent", "-1"], "--agent -1"),
+    ("decode_probe", ["R", "--policy", "greedy"], ["R", "--policy", "best"], "invalid choice"),
+    ("decode_probe", ["R", "--out", "{tmp}/d.json"], ["R", "--out", "{tmp}"], "it is a directory"),
+    ("eprop_cost", ["--repeats", "1"], ["--repeats", "0"], "--repeats 0 is not allowed"),
+    ("eprop_cost", ["--out", "{tmp}/e.json"], ["--out", "{tmp}/file/e.json"], "file is a file"),
     ("parity", [str(p) for p in GOLDEN], ["{tmp}/file"], "not a zip archive"),
     ("parity", [str(p) for p in GOLDEN], ["{tmp}/x.npz"], "no such file"),
     ("parity", [str(p) for p in GOLDEN], [*map(str, GOLDEN), "--help-me"], "unrecognized arguments"),
@@ -155,11 +161,13 @@ AS_TYPED = [
     ("study.py", "nowhere"),
     ("plot_probes.py", "nowhere"),
     ("check_independence.py", "nowhere"),
-    ("observe_cost.py", "--repeats", "0"),
-    ("bench.py", "--workers", "3", "--agents", "2"),
+    ("observe_cost.py", "learner.gamma=1.5"),  # its overrides composed in a process that has not stored the schema
+    ("bench.py", "network.num_neurons=0"),
     ("bench_record.py", "--out", "x"),
     ("wall_clock.py", "end", "."),
     ("compare_behaviour.py", "--ref", "no-such-ref"),
+    ("decode_probe.py", "R", "--episodes", "0"),
+    ("eprop_cost.py", "--repeats", "0"),
 ]
 
 

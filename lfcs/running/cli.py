@@ -23,7 +23,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from lfcs.config import Config, validate
+from lfcs.config import Config, register_schema, validate
 from lfcs.errors import EXIT_USAGE, ConfigError, UserError
 
 HELP_FLAGS = ("-h", "--help", "--hydra-help", "--version")  # Hydra prints and exits: nothing is checked or written
@@ -181,6 +181,7 @@ def checked_config(
     ConfigError (one line) on the first bad value. ``probed``: the env configs already built and checked."""
     from lfcs.running.agents import probe_env
 
+    register_schema()  # the config's defaults name it; scripts other than train.py may not have stored it yet
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
             cfg = compose(config_name, overrides=overrides)
