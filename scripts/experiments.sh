@@ -9,7 +9,8 @@
 #   masked_cartpole masked CartPole: learned W_rec (at lr / 10 and at lr) vs fixed random vs none masked_cartpole_fixed
 #   offpolicy       K = 1 vs the best K > 1 with off-policy corrections (issue 22), one report per env: CartPole-v1
 #                   (OUT_DIR/cartpole, 2 conditions at once) then Pong-100 (OUT_DIR/pong, 2 workers)   *_replay1
-# Each condition is one run of 10 agents (seeds 0-9) in OUT_DIR/<experiment> on WORKERS processes (default 1);
+# Each condition is one run of 10 agents (seeds SEED..SEED+9, SEED=0 by default; SEED=10 gives the held-out seeds
+# 10-19) in OUT_DIR/<experiment> on WORKERS processes (default 1);
 # JOBS conditions run at once (default: cores / WORKERS). Running the same command again continues unfinished runs
 # from their checkpoints and leaves finished ones as they are. OUT_DIR/wall_clock.json: command, machine, commit and
 # time of every session the experiment took (scripts/wall_clock.py); at the end scripts/report.py's statistics
@@ -38,14 +39,16 @@ case $name in
     exit 2 ;;
 esac
 workers=${WORKERS:-1}
+seed=${SEED:-0}
+case $seed in ''|*[!0-9]*) echo "error: SEED=$seed is not allowed: an integer >= 0 (the first of the 10 seeds)" >&2; exit 2 ;; esac
 jobs=${JOBS:-$(( $(nproc) / workers > 0 ? $(nproc) / workers : 1 ))}
 mkdir -p "$out"
-$PYTHON scripts/wall_clock.py start "$out" "0-9 per condition" scripts/experiments.sh "$name" "$out" "$@"
-echo "$name: $(echo $conditions | wc -w) conditions x 10 seeds, $jobs at a time, $workers worker(s) each -> $out"
-export out workers PYTHON
+$PYTHON scripts/wall_clock.py start "$out" "$seed-$((seed + 9)) per condition" scripts/experiments.sh "$name" "$out" "$@"
+echo "$name: $(echo $conditions | wc -w) conditions x 10 seeds ($seed-$((seed + 9))), $jobs at a time, $workers worker(s) each -> $out"
+export out workers seed PYTHON
 printf '%s\n' $conditions | xargs -P "$jobs" -I{} bash -c '
   echo "start  {}"
-  $PYTHON scripts/train.py experiment={} num_agents=10 workers=$workers progress=false run_dir="$out/{}" "$@" \
+  $PYTHON scripts/train.py experiment={} num_agents=10 seed=$seed workers=$workers progress=false run_dir="$out/{}" "$@" \
     > "$out/{}.log" 2>&1 || { echo "FAILED {} (see $out/{}.log)"; exit 1; }
   echo "done   {}: $(tail -1 "$out/{}.log")"' _ "$@"
 $PYTHON scripts/wall_clock.py end "$out"

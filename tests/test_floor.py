@@ -89,3 +89,31 @@ def test_subnormals_are_flushed_only_inside_a_float32_kernel_call():
     assert seen and all(x == 0 for x in seen)
     assert _halved_subnormal() > 0
     assert group.new_policy.w_rec.dtype == torch.float32
+
+
+def test_floor_breakdown_writes_each_dtype_and_its_no_division_pass_keeps_the_trace(tmp_path, monkeypatch):
+    """scripts/floor_breakdown.py (issue 23's diagnosis): both dtypes with the three timings and the bytes of W_rec's
+    four arrays; the comparison pass without Adam's division moves the trace exactly as rec_sweep does."""
+    import json
+
+    from tests.conftest import ROOT, load_script
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    script = load_script("floor_breakdown")
+    script.main(["--n", "6", "--steps", "2", "--repeats", "1", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "floor_breakdown.json").read_text())
+    for dtype, itemsize in (("float64", 8), ("float32", 4)):
+        found = record[dtype]
+        assert found["bytes_per_step"] == 4 * 6 * 6 * itemsize
+        assert all(found[f"{k}_us_per_step"] > 0 for k in ("floor", "sweep", "sweep_no_adam_division"))
+    assert record["command"].endswith("--out " + str(tmp_path)) and record["machine"]["cpu_count"] >= 1
+    rng = np.random.default_rng(3)
+    n = 5
+    w, pre, post = rng.normal(size=(n, n)), rng.random(n), rng.normal(size=n)
+    h = np.array([0.3, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.2, 1e-8, 0.0])
+    e1, e2 = rng.normal(size=(n, n)), None
+    e2 = e1.copy()
+    m, v = np.zeros(n * n), np.zeros(n * n)
+    rec_sweep(w.copy(), e1, m, v, post, pre, np.zeros((0, 0)), np.zeros((0, n)), np.zeros(n), h, False)
+    script.sweep_without_division(w.copy(), e2, np.zeros(n * n), pre, post, h)
+    np.testing.assert_allclose(e2, e1, rtol=1e-14)

@@ -73,6 +73,9 @@ CASES = [
     ("compare_behaviour", ["--ref", "HEAD"], ["--ref", "no-such-ref"], "a commit of this repository"),
     ("compare_behaviour", ["--ref", "HEAD", "--only", "torch_pong"], ["--ref", "HEAD", "--only", "x"], "choice"),
     ("compare_behaviour", ["--ref", "HEAD", "--out", "{tmp}/c"], ["--ref", "HEAD", "--out", "{tmp}/file"], "a file"),
+    ("floor_breakdown", ["--n", "2"], ["--n", "1"], "--n 1 is not allowed: an integer >= 2"),
+    ("floor_breakdown", ["--steps", "1"], ["--steps", "0"], "--steps 0 is not allowed"),
+    ("floor_breakdown", ["--out", "{tmp}/o"], ["--out", "{tmp}/file"], "it is a file"),
     ("decode_probe", ["R", "--episodes", "1"], ["R", "--episodes", "0"], "--episodes 0 is not allowed"),
     ("decode_probe", ["R", "--agent", "0", "--agent", "1"], ["R", "--agent", "0", "--agent", "-1"], "--agent -1"),
     ("decode_probe", ["R", "--policy", "greedy"], ["R", "--policy", "best"], "invalid choice"),
@@ -211,3 +214,15 @@ def test_evaluate_offers_the_policy_modes_that_evaluation_knows():
     from lfcs.export.evaluate import POLICY_MODES
 
     assert load_script("evaluate").POLICY_MODES == POLICY_MODES  # kept beside the parser, which imports no torch
+
+
+@pytest.mark.parametrize("seed", ["-1", "ten", "1.5"])
+def test_experiments_sh_refuses_a_seed_that_is_not_a_whole_number_before_writing(tmp, seed):
+    import os
+    import subprocess
+
+    command = ["bash", str(ROOT / "scripts" / "experiments.sh"), "cartpole", str(tmp / "out")]
+    done = subprocess.run(command, env={**os.environ, "SEED": seed, "PYTHON": "false"}, capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and f"SEED={seed} is not allowed" in lines[0], done.stderr
+    assert not (tmp / "out").exists()
