@@ -95,7 +95,7 @@ def print_table(rows: list[dict], baseline: str, threshold: float) -> None:
     print(f"baseline: {baseline}; threshold: reward_mean50 >= {threshold:g}")
     print(
         f"{'condition':<{width}}  {'n':>3}  IQM [95% CI]              mean +- std      "
-        "P(> baseline) [95% CI]  median episodes to threshold (seeds there)"
+        "P(> baseline) [95% CI]  median episodes to threshold (seeds there)  P(sooner) [95% CI]"
     )
     for row in rows:
         median = row["episodes_to_threshold_median"]
@@ -103,7 +103,8 @@ def print_table(rows: list[dict], baseline: str, threshold: float) -> None:
             f"{row['condition']:<{width}}  {row['n_seeds']:>3}  {row['iqm']:+.3f} [{row['iqm_ci_low']:+.3f}, "
             f"{row['iqm_ci_high']:+.3f}]  {row['mean']:+.3f} +- {row['std']:.3f}  {row['prob_improvement']:.3f} "
             f"[{row['pi_ci_low']:.3f}, {row['pi_ci_high']:.3f}]  "
-            f"{'never' if median is None else median} ({row['seeds_reached_threshold']}/{row['n_seeds']})"
+            f"{'never' if median is None else median} ({row['seeds_reached_threshold']}/{row['n_seeds']})  "
+            f"{row['prob_fewer_episodes']:.3f} [{row['pfe_ci_low']:.3f}, {row['pfe_ci_high']:.3f}]"
         )
 
 

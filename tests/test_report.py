@@ -276,3 +276,21 @@ def test_env_steps_to_threshold_and_wall_clock_per_million_steps_by_hand(tmp_pat
     assert wall_s_per_million_steps(cond) == pytest.approx(40 / 12_000 * 1e6)
     cond.wall_clock_s = [30.0]  # a run without its summary.json: no rate rather than a wrong one
     assert math.isnan(wall_s_per_million_steps(cond))
+
+
+def test_probability_of_reaching_the_threshold_sooner_by_hand():
+    """prob_fewer_episodes: pairs of seeds, earlier window end wins, same window end or both never 1/2, never loses."""
+    from lfcs.analysis.report import first_reach, report_rows
+
+    def cond(label: str, firsts: list[int | None]) -> Condition:  # each seed jumps from 0 to 1 at its window end
+        curves = {s: {e: float(f is not None and e >= f) for e in range(50, 301, 50)} for s, f in enumerate(firsts)}
+        return Condition(label, curves)
+
+    base, new = cond("base", [100, 250, None]), cond("new", [50, 250, None])
+    assert first_reach(new, 0.5, 300).tolist() == [50, 250, math.inf]
+    # new's 50 beats 100, 250, never (3); its 250 beats 100? no (0), ties 250 (1/2), beats never (1); its never
+    # loses to 100 and 250 and ties never (1/2): (3 + 1.5 + 0.5) / 9
+    rows = {r["condition"]: r for r in report_rows([base, new], base, 300, 0.5, reps=200, seed=0)}
+    assert rows["new"]["prob_fewer_episodes"] == pytest.approx(5 / 9)
+    assert rows["base"]["prob_fewer_episodes"] == 0.5
+    assert rows["new"]["pfe_ci_low"] <= 5 / 9 <= rows["new"]["pfe_ci_high"]
