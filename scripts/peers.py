@@ -17,10 +17,11 @@ updates are skipped from then on: at learning rate 0 they would change nothing).
 
 Writes OUT (default runs/peers/<env>_<algo>), as lfcs's scripts/train.py does: config.yaml (seed, num_agents, iterations
 and ``learner.name``, which lfcs/analysis/results.py groups by), metrics.csv (lfcs's columns; one row per seed and
-finished episode; env_steps = the seed's env steps over all its envs when the episode ended; sps = sps_total = those
-steps over the seed's wall-clock so far; lfcs-only columns empty), summary.json, command.txt. A seed's rows are written
-when it finishes; running the same command again continues the seeds that did not. An OUT that holds anything else is
-refused with one line (exit 2), as is a bad flag; nothing is written then.
+finished episode; env_steps = the seed's env steps over all its envs when the episode ended; sps = sps_total = the
+env steps since the seed's previous row over the seconds since it, so that, as for lfcs's rows, env steps over
+sps_total add up to the seed's wall-clock; lfcs-only columns empty), summary.json, command.txt. A seed's rows are
+written when it finishes; running the same command again continues the seeds that did not. An OUT that holds anything
+else is refused with one line (exit 2), as is a bad flag; nothing is written then.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def train_seed(cfg: dict, agent: int, on_row) -> list[dict]:
 
     frozen = all(str(hp[key]).startswith("lin_") for key in ("learning_rate", "clip_range"))
     model = Peer(hp["policy"], venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **kwargs)
-    rows, returns, start = [], [], time.perf_counter()
+    rows, returns, last = [], [], [0, time.perf_counter()]  # env steps and time at the seed's previous row
 
     class EpisodeBudget(BaseCallback):
         def _on_step(self) -> bool:
@@ -187,7 +188,9 @@ def train_seed(cfg: dict, agent: int, on_row) -> list[dict]:
                     continue
                 returns.append(float(info["episode"]["r"]))
                 window = returns[-WINDOW:]
-                sps = self.num_timesteps / max(time.perf_counter() - start, 1e-9)
+                now = time.perf_counter()
+                sps = (self.num_timesteps - last[0]) / max(now - last[1], 1e-9)
+                last[:] = [self.num_timesteps, now]
                 row = {"agent": agent, "episode": len(returns), "env_steps": self.num_timesteps}
                 row.update(episodic_return=returns[-1], reward_mean50=sum(window) / len(window))
                 row.update(episode_length=int(info["episode"]["l"]), sps=sps, sps_total=sps)

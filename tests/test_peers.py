@@ -193,6 +193,9 @@ def test_report_and_aggregate_put_a_peer_and_an_lfcs_run_in_one_table(tmp_path):
     peer = conds["cartpole_ppo"]
     assert sorted(peer.curves) == [0, 1] and all(sorted(c) == [50] for c in peer.curves.values())
     assert peer.config["learner"]["name"] == "ppo" and len(peer.wall_clock_s) == 1
+    # env steps over sps_total add up to the seeds' time in training: within the run's wall-clock, and most of it
+    (seconds,) = peer.process_seconds
+    assert 0.3 * peer.wall_clock_s[0] < seconds <= peer.wall_clock_s[0]
 
     report, aggregate = load_script("report"), load_script("aggregate")
     out = tmp_path / "table"

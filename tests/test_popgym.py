@@ -51,10 +51,10 @@ def test_a_random_repeat_previous_episode_lasts_51_steps():
 
 @pytest.mark.parametrize("name", list(POPGYM))
 def test_two_episodes_of_train_py_on_each_popgym_memory_experiment(tmp_path, name):
-    """experiment=<env>_memory: masked_cartpole_memory's learner (ALIF, W_rec and W_in by e-prop, critic) on the task."""
+    """experiment=<env>_memory: masked_cartpole_memory's learner (ALIF, W_rec and W_in by e-prop, critic) on it."""
     run_dir = tmp_path / name
-    result = run_script("scripts/train.py", f"experiment={name}_memory", "network.num_neurons=40", "iterations=2", "progress=false",
-                        f"run_dir={run_dir}", "hydra.output_subdir=null")  # fmt: skip
+    result = run_script("scripts/train.py", f"experiment={name}_memory", "network.num_neurons=40", "iterations=2",
+                        "progress=false", f"run_dir={run_dir}", "hydra.output_subdir=null")  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = read_metrics(run_dir / "metrics.csv")
     assert [r["episode"] for r in rows] == ["1", "2"]

@@ -14,7 +14,8 @@ Per condition (runs grouped as in lfcs/analysis/results.py), at budget E (a mult
   the baseline's), over all pairs of seeds, ties (both at the same window end, or both never) 1/2, a seed that never
   got there within E counting as later than any that did, and its 95 % CI (seeds resampled as for
   prob_improvement): how much sooner a condition learns, not how high it ends;
-- wall_s_per_million_steps: the runs' wall-clock (summary.json) per million env steps they played, on their machine;
+- wall_s_per_million_steps: the seconds the runs' processes spent in their episodes (metrics.csv, every resumed
+  segment counted; ``results.process_seconds``) per million env steps they played, on their machine;
 - ``config.<key>``: the configuration values on which the reported conditions differ, as text.
 """
 
@@ -111,10 +112,11 @@ def env_steps_to_threshold(cond: Condition, threshold: float, budget: int) -> in
 
 
 def wall_s_per_million_steps(cond: Condition) -> float:
-    """Wall-clock seconds of the condition's runs (summary.json) per million env steps that they played: the cost
-    of the learner on this machine, whatever the number of agents per process."""
+    """Process-seconds of the condition's runs (``results.process_seconds``: every segment of a resumed run) per
+    million env steps that they played: the cost of the learner on this machine, whatever the number of agents per
+    process."""
     steps = sum(cond.env_steps_per_seed().values())
-    seconds = [s for s in cond.wall_clock_s if not math.isnan(s)]
+    seconds = [s for s in cond.process_seconds if not math.isnan(s)]
     if not steps or len(seconds) != len(cond.runs):
         return math.nan
     return sum(seconds) / steps * 1e6

@@ -29,7 +29,8 @@ class Condition:
     label: str
     curves: dict[int, dict[int, float]] = field(default_factory=dict)  # seed -> {episode: reward_mean50}
     steps: dict[int, dict[int, int]] = field(default_factory=dict)  # seed -> {episode: env_steps} at window ends
-    wall_clock_s: list[float] = field(default_factory=list)
+    wall_clock_s: list[float] = field(default_factory=list)  # summary.json: the last invocation of each run
+    process_seconds: list[float] = field(default_factory=list)  # metrics.csv: every segment of each run
     config: dict = field(default_factory=dict)
     runs: list[Path] = field(default_factory=list)  # the run directories whose agents are these seeds
 
@@ -102,6 +103,26 @@ def window_curves(metrics_csv: Path, column: str = "reward_mean50") -> dict[int,
     return curves
 
 
+def process_seconds(metrics_csv: Path) -> float:
+    """Seconds that a run's processes spent in its episodes, over every segment of a resumed run: each row's env
+    steps since the agent's previous row over ``sps_total`` (its process's steps per second over that time), summed.
+    In one process and one episode the agents' shares add up to the episode's wall-clock; a run on W worker
+    processes counts each process's time. A row without new env steps adds nothing (a peer's envs can end two
+    episodes in one step); NaN where a row with new steps has no positive ``sps_total``."""
+    total, before = 0.0, {}
+    with open(metrics_csv) as handle:
+        for row in csv.DictReader(handle):
+            if not row.get("env_steps"):
+                return math.nan
+            agent, steps = row["agent"], float(row["env_steps"])
+            new, before[agent] = steps - before.get(agent, 0.0), steps
+            rate = float(row.get("sps_total") or "nan")
+            if new and not rate > 0:
+                return math.nan
+            total += new / rate if new else 0.0
+    return total
+
+
 def load_conditions(paths: list[Path]) -> list[Condition]:
     groups: dict[str, Condition] = {}
     for run in find_runs(paths):
@@ -113,6 +134,7 @@ def load_conditions(paths: list[Path]) -> list[Condition]:
             cond.curves[int(cfg["seed"]) + agent] = curve
         for agent, curve in window_curves(run / "metrics.csv", "env_steps").items():
             cond.steps[int(cfg["seed"]) + agent] = {episode: int(value) for episode, value in curve.items()}
+        cond.process_seconds.append(process_seconds(run / "metrics.csv"))
         summary = run / "summary.json"
         if summary.exists():
             cond.wall_clock_s.append(float(json.loads(summary.read_text()).get("wall_clock_s", math.nan)))
