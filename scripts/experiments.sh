@@ -9,6 +9,8 @@
 #   masked_cartpole masked CartPole: learned W_rec (at lr / 10 and at lr) vs fixed random vs none masked_cartpole_fixed
 #   offpolicy       K = 1 vs the best K > 1 with off-policy corrections (issue 22), one report per env: CartPole-v1
 #                   (OUT_DIR/cartpole, 2 conditions at once) then Pong-100 (OUT_DIR/pong, 2 workers)   *_replay1
+#   memory          masked CartPole: masked_cartpole_memory between its controls (no W_rec; the
+#                   velocities' scaled difference given), 1,000 episodes                          masked_cartpole_norec
 #   popgym          each POPGym task (OUT_DIR/<task>, one report each): popgym_<task>_memory       popgym_<task>_norec
 # Each condition is one run of 10 agents (seeds SEED..SEED+9, SEED=0 by default; SEED=10 gives the held-out seeds
 # 10-19) in OUT_DIR/<experiment> on WORKERS processes (default 1);
@@ -34,6 +36,7 @@ case $name in
     WORKERS=1 JOBS=2 "$PWD/scripts/experiments.sh" offpolicy_cartpole "$out/cartpole" "$@"
     WORKERS=2 JOBS=2 "$PWD/scripts/experiments.sh" offpolicy_pong "$out/pong" "$@"
     exit ;;
+  memory) conditions="masked_cartpole_norec masked_cartpole_memory masked_cartpole_memory_difference" ;;
   popgym)  # three tasks, three reports
     for task in position_only_cartpole_easy repeat_previous_easy count_recall_easy; do
       "$PWD/scripts/experiments.sh" "popgym_$task" "$out/$task" "$@"
@@ -43,7 +46,7 @@ case $name in
     conditions="${name}_norec ${name}_memory" ;;
   offpolicy_cartpole) conditions="cartpole_lfcs_replay1 cartpole_lfcs_replay" ;;
   offpolicy_pong) conditions="pong100_lfcs_replay1 pong100_lfcs_replay" ;;
-  *) echo "error: NAME=$name is not allowed: replay, figure_gap, ablation, cartpole, masked_cartpole, offpolicy or popgym" >&2
+  *) echo "error: NAME=$name is not allowed: replay, figure_gap, ablation, cartpole, masked_cartpole, memory, offpolicy or popgym" >&2
     exit 2 ;;
 esac
 workers=${WORKERS:-1}
