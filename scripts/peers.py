@@ -10,18 +10,16 @@ ENV_SEED_STRIDE)``, so env 0 starts where lfcs's agent s does and no two envs of
 A seed's episodes are counted over its n_envs envs as they end; training stops at the step where the budget's
 last one ends (unfinished episodes are dropped).
 
-Hyperparameters: RL Zoo's (DLR-RM/rl-baselines3-zoo, ZOO_COMMIT), file and key per (algo, env) in ZOO below,
-"exact" where the Zoo lists the task and "borrowed" (with the reason) where it does not. Linear schedules (lin_x)
-fall from x to 0 over the Zoo's n_timesteps and stay at 0 after it, as if the Zoo's run had ended there (SB3's
-updates are skipped from then on: at learning rate 0 they would change nothing).
+Hyperparameters: RL Zoo's (DLR-RM/rl-baselines3-zoo, ZOO_COMMIT), file and key per (algo, env) in ZOO below, "exact"
+where the Zoo lists the task, "borrowed" (with the reason) where not. Linear schedules (lin_x) fall from x to 0 over
+the Zoo's n_timesteps and stay at 0, as if the Zoo's run had ended there (SB3's updates are then skipped).
 
 Writes OUT (default runs/peers/<env>_<algo>), as lfcs's scripts/train.py does: config.yaml (seed, num_agents, iterations
 and ``learner.name``, which lfcs/analysis/results.py groups by), metrics.csv (lfcs's columns; one row per seed and
 finished episode; env_steps = the seed's env steps over all its envs when the episode ended; sps = sps_total = the
-env steps since the seed's previous row over the seconds since it, so that, as for lfcs's rows, env steps over
-sps_total add up to the seed's wall-clock; lfcs-only columns empty), summary.json, command.txt. A seed's rows are
-written when it finishes; running the same command again continues the seeds that did not. An OUT that holds anything
-else is refused with one line (exit 2), as is a bad flag; nothing is written then.
+steps since the seed's previous row over the seconds since it, so that, as for lfcs's rows, steps over sps_total add
+up to the seed's time; lfcs-only columns empty), summary.json, command.txt. A seed's rows are written when it ends;
+running the same command again continues the others. An OUT holding anything else, or a bad flag: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -47,16 +45,15 @@ sys.path.insert(0, str(ROOT))
 import envs  # noqa: E402, F401  (registers lfcs's env ids)
 
 PROG = "peers.py"
-# lfcs/running/logger.py CSV_COLUMNS, lfcs/analysis/results.py WINDOW, the objective_windows default
-# (tests/test_peers.py checks them).
+# lfcs's logger CSV_COLUMNS, results WINDOW and objective_windows default (tests/test_peers.py checks them).
 CSV_COLUMNS = "agent episode env_steps episodic_return reward_mean50 episode_length sps sps_total mask_fraction".split()
 CSV_COLUMNS += "abs_log_ratio approx_kl ref_kl old_episode_weight firing_rate w_out_norm".split()
 WINDOW, OBJECTIVE_WINDOWS = 50, 5
 ENV_SEED_STRIDE = 1_000
 ZOO_COMMIT = "22e3ff2450fd92033f7f032915e1f64894a09584"  # rl-baselines3-zoo, 2026-04-23
 FAMILIES = {"CartPole-v1": "cartpole", "lfcs/MaskedCartPole-v0": "masked_cartpole", "lfcs/Pong100-v0": "pong100"}
-_CARTPOLE = dict(n_envs=8, n_timesteps=100_000, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20)
-_CARTPOLE.update(ent_coef=0.0, learning_rate="lin_0.001", clip_range="lin_0.2")
+_CARTPOLE = dict(n_envs=8, n_timesteps=100_000, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
+                 ent_coef=0.0, learning_rate="lin_0.001", clip_range="lin_0.2")  # fmt: skip
 _LSTM = dict(ortho_init=False, activation_fn="relu", lstm_hidden_size=64, enable_critic_lstm=True)
 _LSTM["net_arch"] = dict(pi=[64], vf=[64])
 _ATARI = dict(n_envs=8, n_timesteps=10_000_000, frame_stack=4, n_steps=128, n_epochs=4, batch_size=256)
