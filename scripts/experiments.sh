@@ -60,7 +60,7 @@ export out workers seed PYTHON
 printf '%s\n' $conditions | xargs -P "$jobs" -I{} bash -c '
   echo "start  {}"
   $PYTHON scripts/train.py experiment={} num_agents=10 seed=$seed workers=$workers progress=false run_dir="$out/{}" "$@" \
-    > "$out/{}.log" 2>&1 || { echo "FAILED {} (see $out/{}.log)"; exit 1; }
+    >> "$out/{}.log" 2>&1 || { echo "FAILED {} (see $out/{}.log)"; exit 1; }
   echo "done   {}: $(tail -1 "$out/{}.log")"' _ "$@"
 $PYTHON scripts/wall_clock.py end "$out"
 $PYTHON scripts/report.py $(printf "$out/%s " $conditions) --out "$out"

@@ -226,3 +226,19 @@ def test_experiments_sh_refuses_a_seed_that_is_not_a_whole_number_before_writing
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and f"SEED={seed} is not allowed" in lines[0], done.stderr
     assert not (tmp / "out").exists()
+
+
+def test_experiments_sh_keeps_each_segments_log_when_run_again(tmp):
+    """Running an experiment again (to continue it) appends to each condition's log instead of replacing it."""
+    import os
+    import subprocess
+
+    fake = tmp / "python"  # stands in for Python: prints its arguments (train.py's become the log)
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    command = ["bash", str(ROOT / "scripts" / "experiments.sh"), "cartpole", str(tmp / "out")]
+    for _ in range(2):
+        done = subprocess.run(command, env={**os.environ, "PYTHON": str(fake)}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    lines = (tmp / "out" / "cartpole_lfcs.log").read_text().splitlines()
+    assert len(lines) == 2 and all("experiment=cartpole_lfcs" in line for line in lines)
