@@ -70,3 +70,16 @@ def load_script(name: str):
 @pytest.fixture
 def cfg_factory():
     return make_cfg
+
+
+def session_processes(session_id: int) -> list[int]:
+    """Live processes of a session (Linux /proc; zombies excluded): a run's parent and its workers."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+        except (OSError, ValueError):
+            continue
+        if int(session) == session_id and state != "Z":
+            pids.append(int(stat.parent.name))
+    return pids

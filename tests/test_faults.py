@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +17,7 @@ from lfcs import checkpoint, train
 from lfcs.checkpoint import KILL_BEFORE_RENAME_ENV
 from lfcs.config import ConfigError
 from tests.bad_envs import BAD_STEP
-from tests.conftest import ROOT, SMALL, make_cfg, read_metrics, run_script
+from tests.conftest import ROOT, SMALL, make_cfg, read_metrics, run_script, session_processes
 
 TINY = ["network.num_neurons=20", "progress=false", "num_agents=2", "checkpoint_every=1"]
 
@@ -173,19 +172,6 @@ def test_sigterm_checkpoints_and_says_how_to_resume(tmp_path, request, workers):
         rows, weights = request.getfixturevalue("reference_workers_run")
         assert sorted_metrics(run_dir) == rows
         assert all(torch.equal(a, b) for a, b in zip(all_weights(run_dir), weights, strict=True))
-
-
-def session_processes(session_id: int) -> list[int]:
-    """Live processes of a session (Linux /proc; zombies excluded)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
-        except (OSError, ValueError):
-            continue
-        if int(session) == session_id and state != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
 
 
 def checkpoint_stamps(run_dir) -> dict:

@@ -20,26 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, session_processes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 RUN = ["network.num_neurons=20", "progress=false", "num_agents=2", "workers=2", "checkpoint_every=1"]
 ITERATIONS = 100_000  # never reached: the parent is killed first
 GRACE_S = 0.5  # after the last process of the run is gone, before the second look
-
-
-def live_processes(session_id: int) -> list[int]:
-    """Live processes of a session (zombies excluded): the parent and its workers."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _, _, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
-        except (OSError, ValueError):
-            continue
-        if int(session) == session_id and state != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
 
 
 def tree(run_dir: Path) -> dict[str, tuple[int, int, int]]:
@@ -80,13 +67,13 @@ def kill_at_a_random_moment(run_dir: Path, rng: random.Random, frozen_s: float =
         proc.wait(timeout=30)
         first_look = tree(run_dir)
         deadline = time.time() + 30
-        while live_processes(proc.pid) and time.time() < deadline:
+        while session_processes(proc.pid) and time.time() < deadline:
             time.sleep(0.05)
-        assert live_processes(proc.pid) == [], "workers outlived their parent by 30 s"
+        assert session_processes(proc.pid) == [], "workers outlived their parent by 30 s"
         time.sleep(GRACE_S)
         last_look = tree(run_dir)
     finally:
-        for pid in [*live_processes(proc.pid), *(b.pid for b in burners)]:  # leave nothing running
+        for pid in [*session_processes(proc.pid), *(b.pid for b in burners)]:  # leave nothing running
             os.kill(pid, signal.SIGKILL)
         for burner in burners:
             burner.wait()
