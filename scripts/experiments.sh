@@ -12,6 +12,8 @@
 #   memory          masked CartPole: masked_cartpole_memory between its controls (no W_rec; the
 #                   velocities' scaled difference given), 1,000 episodes                          masked_cartpole_norec
 #   popgym          each POPGym task (OUT_DIR/<task>, one report each): popgym_<task>_memory       popgym_<task>_norec
+#   alif            masked CartPole: adaptive neurons with W_rec and W_in fixed or learned by e-prop's traces,
+#                   each without and with the TD critic (the issue-20 grid), 1,000 episodes       masked_cartpole_alif_fixed
 # Each condition is one run of 10 agents (seeds SEED..SEED+9, SEED=0 by default; SEED=10 gives the held-out seeds
 # 10-19) in OUT_DIR/<experiment> on WORKERS processes (default 1);
 # JOBS conditions run at once (default: cores / WORKERS). Running the same command again continues unfinished runs
@@ -37,6 +39,8 @@ case $name in
     WORKERS=2 JOBS=2 "$PWD/scripts/experiments.sh" offpolicy_pong "$out/pong" "$@"
     exit ;;
   memory) conditions="masked_cartpole_norec masked_cartpole_memory masked_cartpole_memory_difference" ;;
+  alif) conditions="masked_cartpole_alif_fixed masked_cartpole_alif_fixed_critic masked_cartpole_alif_eprop
+    masked_cartpole_alif_eprop_critic" ;;
   popgym)  # three tasks, three reports
     for task in position_only_cartpole_easy repeat_previous_easy count_recall_easy; do
       "$PWD/scripts/experiments.sh" "popgym_$task" "$out/$task" "$@"
@@ -46,7 +50,7 @@ case $name in
     conditions="${name}_norec ${name}_memory" ;;
   offpolicy_cartpole) conditions="cartpole_lfcs_replay1 cartpole_lfcs_replay" ;;
   offpolicy_pong) conditions="pong100_lfcs_replay1 pong100_lfcs_replay" ;;
-  *) echo "error: NAME=$name is not allowed: replay, figure_gap, ablation, cartpole, masked_cartpole, memory, offpolicy or popgym" >&2
+  *) echo "error: NAME=$name is not allowed: replay, figure_gap, ablation, cartpole, masked_cartpole, memory, alif, offpolicy or popgym" >&2
     exit 2 ;;
 esac
 workers=${WORKERS:-1}

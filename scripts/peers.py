@@ -2,17 +2,17 @@
 
     python scripts/peers.py --algo recurrent_ppo|ppo --env ENV --seeds 0-9 --episodes 1000 [--out DIR] [--no-progress]
 
-ENV is a config-group name of conf/env/ (cartpole, masked_cartpole, pong100, pong100_nosticky): the peer plays that
-file's env id, kwargs and max_episode_steps, and sees the env's raw observation (obs_shift / obs_scale are lfcs's
-spike input encoding, not part of the task). Seed s is one "agent" (row ``agent`` = s - first seed): torch, numpy
-and the policy's actions are seeded with s (SB3's ``seed=``); env i of its n_envs starts from ``reset(seed=s + i *
-ENV_SEED_STRIDE)``, so env 0 starts where lfcs's agent s does and no two envs of seeds 0-999 share a reset seed.
-A seed's episodes are counted over its n_envs envs as they end; training stops at the step where the budget's
-last one ends (unfinished episodes are dropped).
+ENV is a config-group name of conf/env/ (cartpole, masked_cartpole, pong100, pong100_nosticky, popgym_*): the peer
+plays that file's env id, kwargs and max_episode_steps (null: the id's registered limit), and sees the env's raw
+observation (obs_shift / obs_scale are lfcs's spike input encoding, not part of the task; SB3 one-hot encodes a
+Discrete / MultiDiscrete one). Seed s is one "agent" (row ``agent`` = s - first seed): torch, numpy and the policy's
+actions are seeded with s (SB3's ``seed=``); env i of its n_envs starts from ``reset(seed=s + i * ENV_SEED_STRIDE)``,
+so env 0 starts where lfcs's agent s does and no two envs of seeds 0-999 share a reset seed. A seed's episodes are
+counted over its n_envs envs as they end; training stops at the step where the budget's last one ends (unfinished
+episodes are dropped).
 
-Hyperparameters: RL Zoo's (DLR-RM/rl-baselines3-zoo, ZOO_COMMIT), file and key per (algo, env) in ZOO below, "exact"
-where the Zoo lists the task, "borrowed" (with the reason) where not. Linear schedules (lin_x) fall from x to 0 over
-the Zoo's n_timesteps and stay at 0, as if the Zoo's run had ended there (SB3's updates are then skipped).
+Hyperparameters: RL Zoo's per (algo, env family), in conf/peers/zoo.yaml with the Zoo's commit, "exact" or "borrowed"
+(why). Linear schedules (lin_x) fall from x to 0 over the Zoo's n_timesteps and stay 0 (SB3's updates are skipped).
 
 Writes OUT (default runs/peers/<env>_<algo>), as lfcs's scripts/train.py does: config.yaml (seed, num_agents, iterations
 and ``learner.name``, which lfcs/analysis/results.py groups by), metrics.csv (lfcs's columns; one row per seed and
@@ -37,6 +37,8 @@ from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
+import yaml
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
@@ -50,29 +52,11 @@ CSV_COLUMNS = "agent episode env_steps episodic_return reward_mean50 episode_len
 CSV_COLUMNS += "abs_log_ratio approx_kl ref_kl old_episode_weight firing_rate w_out_norm".split()
 WINDOW, OBJECTIVE_WINDOWS = 50, 5
 ENV_SEED_STRIDE = 1_000
-ZOO_COMMIT = "22e3ff2450fd92033f7f032915e1f64894a09584"  # rl-baselines3-zoo, 2026-04-23
-FAMILIES = {"CartPole-v1": "cartpole", "lfcs/MaskedCartPole-v0": "masked_cartpole", "lfcs/Pong100-v0": "pong100"}
-_CARTPOLE = dict(n_envs=8, n_timesteps=100_000, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
-                 ent_coef=0.0, learning_rate="lin_0.001", clip_range="lin_0.2")  # fmt: skip
-_LSTM = dict(ortho_init=False, activation_fn="relu", lstm_hidden_size=64, enable_critic_lstm=True)
-_LSTM["net_arch"] = dict(pi=[64], vf=[64])
-_ATARI = dict(n_envs=8, n_timesteps=10_000_000, frame_stack=4, n_steps=128, n_epochs=4, batch_size=256)
-_ATARI.update(learning_rate="lin_2.5e-4", clip_range="lin_0.1", vf_coef=0.5, ent_coef=0.01)
-_NOVEL = dict(_CARTPOLE, normalize=True, policy="MlpLstmPolicy", policy_kwargs=_LSTM)
-_ATARI_LSTM = dict(_ATARI, policy="MlpLstmPolicy", policy_kwargs=dict(enable_critic_lstm=False, lstm_hidden_size=128))
-_PONG = "borrowed: no Pong-100 entry; the Zoo's Atari (pixels) settings with MlpPolicy, no AtariWrapper, frame_stack 4"
-_MASKED = "exact (the Zoo zeroes CartPole's velocities, lfcs drops them)"
-_NO_CP = "borrowed: ppo_lstm.yml has no CartPole-v1; CartPoleNoVel-v1 has the same dynamics"
-_NO_MASKED = "borrowed: ppo.yml has no CartPole without velocities (PPO without memory: a memoryless reference)"
+ZOO_FILE = ROOT / "conf" / "peers" / "zoo.yaml"  # RL Zoo's hyperparameters per (algo, env family), and why
+_ZOO = yaml.safe_load(ZOO_FILE.read_text())
+ZOO_COMMIT, FAMILIES = _ZOO["zoo_commit"], _ZOO["families"]
 # (algo, env family) -> (Zoo file: key, exact or borrowed (why), hyperparameters as the Zoo writes them)
-ZOO = {
-    ("recurrent_ppo", "masked_cartpole"): ("ppo_lstm.yml: CartPoleNoVel-v1", _MASKED, _NOVEL),
-    ("recurrent_ppo", "cartpole"): ("ppo_lstm.yml: CartPoleNoVel-v1", _NO_CP, _NOVEL),
-    ("recurrent_ppo", "pong100"): ("ppo_lstm.yml: atari", _PONG, _ATARI_LSTM),
-    ("ppo", "cartpole"): ("ppo.yml: CartPole-v1", "exact", dict(_CARTPOLE, policy="MlpPolicy")),
-    ("ppo", "masked_cartpole"): ("ppo.yml: CartPole-v1", _NO_MASKED, dict(_CARTPOLE, policy="MlpPolicy")),
-    ("ppo", "pong100"): ("ppo.yml: atari", _PONG, dict(_ATARI, policy="MlpPolicy")),
-}
+ZOO = {(algo, family): tuple(entry) for algo, rows in _ZOO["entries"].items() for family, entry in rows.items()}
 ALGOS = ("recurrent_ppo", "ppo")
 SB3_KEYS = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef")
 
@@ -101,14 +85,15 @@ def parse_seeds(text: str) -> tuple[int, int]:
 
 
 def make_env(env_cfg: dict) -> gym.Env:
-    """lfcs.environments.make_env without the observation scaling: the same id, kwargs and max_episode_steps."""
+    """lfcs.environments.make_env without the observation scaling (the same id, kwargs and max_episode_steps)."""
     if env_cfg["id"].startswith("ALE/"):
         import ale_py
 
         gym.register_envs(ale_py)
     steps = env_cfg.get("max_episode_steps")
     extra = {} if steps is None else {"max_episode_steps": int(steps)}
-    return gym.make(env_cfg["id"], **extra, **dict(env_cfg.get("kwargs") or {}))
+    env = gym.make(env_cfg["id"], **extra, **dict(env_cfg.get("kwargs") or {}))
+    return MultiOneHot(env) if isinstance(env.observation_space, gym.spaces.MultiDiscrete) else env
 
 
 class FirstResetSeed(gym.Wrapper):
@@ -121,6 +106,20 @@ class FirstResetSeed(gym.Wrapper):
     def reset(self, *, seed=None, options=None):
         seed, self.first_seed = (seed if self.first_seed is None else self.first_seed), None
         return self.env.reset(seed=seed, options=options)
+
+
+class MultiOneHot(gym.ObservationWrapper):
+    """MultiDiscrete as SB3 preprocesses it, in a Box (sb3-contrib's nn.LSTM refuses its numpy.int64 input size)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.nvec = np.asarray(env.observation_space.nvec).ravel()
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (int(self.nvec.sum()),), np.float32)
+
+    def observation(self, observation):
+        out = np.zeros(self.observation_space.shape, np.float32)
+        out[np.cumsum(self.nvec) - self.nvec + np.asarray(observation).ravel()] = 1.0
+        return out
 
 
 def build_config(args, env_cfg: dict, first: int, count: int) -> dict:
@@ -160,7 +159,8 @@ def train_seed(cfg: dict, agent: int, on_row) -> list[dict]:
     if hp["normalize"]:
         venv = VecNormalize(venv, gamma=hp["gamma"])  # as the Zoo passes gamma to VecNormalize
     # Large enough that the budget, not SB3, ends training: every episode at its step limit, plus one rollout.
-    total = (budget + n) * int(env_cfg["max_episode_steps"]) + n * hp["n_steps"]
+    limit = env_cfg["max_episode_steps"] or gym.spec(env_cfg["id"]).max_episode_steps
+    total = (budget + n) * int(limit) + n * hp["n_steps"]
     kwargs = {k: v for k, v in hp.items() if k in SB3_KEYS}
     for key in ("learning_rate", "clip_range"):
         kwargs[key] = schedule(hp[key], hp["n_timesteps"], total)

@@ -207,3 +207,26 @@ def test_report_and_aggregate_put_a_peer_and_an_lfcs_run_in_one_table(tmp_path):
     assert aggregate.main([str(lfcs_dir), str(peer_dir), "--out", str(out)]) == 0
     with open(out / "summary.csv") as handle:
         assert sorted(row["condition"] for row in csv.DictReader(handle)) == ["cartpole_lfcs", "cartpole_ppo"]
+
+
+def test_the_popgym_tasks_run_at_their_registered_limits_and_multidiscrete_is_sb3_s_own_one_hot(tmp_path, monkeypatch):
+    """Each POPGym env (max_episode_steps null: the registered 200 / 51) runs for both peers, RecurrentPPO included,
+    whose LSTM refuses a MultiDiscrete input; the one-hot wrapper must give PPO exactly the run SB3's own one-hot
+    preprocessing gives."""
+    for env, steps in [("popgym_position_only_cartpole_easy", None), ("popgym_repeat_previous_easy", 51)]:
+        for algo in ("ppo", "recurrent_ppo"):
+            run = tmp_path / f"{env}_{algo}"
+            assert peers.main(["--algo", algo, "--env", env, "--seeds", "3", "--episodes", "2", "--out", str(run)]) == 0
+            rows = rows_of(run)[0]
+            assert len(rows) == 2 and (steps is None or {int(r["episode_length"]) for r in rows} == {steps})
+    argv = ["--algo", "ppo", "--env", "popgym_count_recall_easy", "--seeds", "0", "--episodes", "12"]
+    assert peers.main([*argv, "--out", str(tmp_path / "wrapped")]) == 0
+    monkeypatch.setattr(peers, "MultiOneHot", lambda env: env)  # SB3 one-hot encodes MultiDiscrete itself
+    assert peers.main([*argv, "--out", str(tmp_path / "sb3")]) == 0
+    timeless = [
+        [{k: v for k, v in r.items() if not k.startswith("sps")} for r in rows_of(tmp_path / d)[0]]
+        for d in ("wrapped", "sb3")
+    ]
+    assert timeless[0] == timeless[1]
+    with pytest.raises(TypeError, match="input_size"):  # what the wrapper is for
+        peers.main(["--algo", "recurrent_ppo", *argv[2:], "--out", str(tmp_path / "lstm")])
