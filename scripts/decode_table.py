@@ -4,8 +4,10 @@
 
 One row per run (labelled by its folder name), hidden variable and source (r, v, input): the mean R^2 over the
 run's agents, each agent's R^2, and for r and v the mean over agents of (R^2 of the source - R^2 of the input
-alone), i.e. what the network adds to a read-out of the current input; beside them the run's firing rate (mean
-over agents of metrics.csv's firing_rate) over its first and its last 50 episodes. Prints the table.
+alone), i.e. what the network adds to a read-out of the current input; both also as medians over agents (r2_median,
+gain_over_input_median: one agent's short, unusual episodes can put its R^2 far below 0 and move the mean); beside
+them the run's firing rate (mean over agents of metrics.csv's firing_rate) over its first and its last 50 episodes.
+Prints the table.
 """
 
 import argparse
@@ -13,6 +15,7 @@ import csv
 import json
 import sys
 from pathlib import Path
+from statistics import median
 
 SOURCES = ("r", "v", "input")
 
@@ -44,6 +47,7 @@ def rows_of(run_dir: Path) -> list[dict]:
                 "r2_per_agent": " ".join(f"{v:.4f}" for v in values),
                 "agents": " ".join(agents), "episodes": record["episodes"], "policy": record["policy"],
                 "firing_rate_first50": firing_first, "firing_rate_last50": firing_last,
+                "r2_median": median(values), "gain_over_input_median": "" if source == "input" else median(gains),
             })  # fmt: skip
     return rows
 
@@ -60,10 +64,11 @@ def main(argv: list[str]) -> int:
         writer.writeheader()
         writer.writerows(rows)
     for row in rows:
-        gain = row["gain_over_input_mean"]
-        shown = "" if gain == "" else f"  (network - input {gain:+.3f})"
+        gain, middle = row["gain_over_input_mean"], row["gain_over_input_median"]
+        shown = "" if gain == "" else f"  (network - input {gain:+.3f}, median {middle:+.3f})"
         rates = f"firing {row['firing_rate_first50']:.2%} -> {row['firing_rate_last50']:.2%}"
-        print(f"{row['run']:<24} {row['variable']:<10} {row['source']:<6} R2 {row['r2_mean']:+.3f}{shown}  {rates}")
+        r2 = f"R2 {row['r2_mean']:+.3f} (median {row['r2_median']:+.3f})"
+        print(f"{row['run']:<24} {row['variable']:<10} {row['source']:<6} {r2}{shown}  {rates}")
     print(f"-> {args.out}")
     return 0
 

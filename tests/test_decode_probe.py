@@ -3,6 +3,7 @@ and scripts/decode_probe.py on a saved agent."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -90,3 +91,25 @@ def test_decode_probe_script_reads_the_velocities_from_the_difference_control(tm
     assert "agent 1" in result.stdout
     missing = run_script("scripts/decode_probe.py", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "decode_probe.py: error:" in missing.stderr
+
+
+def test_decode_table_gives_mean_and_median_over_agents_and_the_gain_over_the_input(tmp_path):
+    """Three agents, one of them far below 0 (short unusual episodes do that): the median is the middle agent's."""
+    run_dir = tmp_path / "runs" / "cond"
+    run_dir.mkdir(parents=True)
+    r2 = {"0": (0.5, 0.1), "1": (0.2, 0.0), "2": (-2.0, -3.0)}  # agent: (R^2 from r, R^2 from the input)
+    agents = {a: {"r2": {"x_dot": {"r": r, "v": r, "input": i}}} for a, (r, i) in r2.items()}
+    (run_dir / "decode_probe.json").write_text(json.dumps({"agents": agents, "episodes": 4, "policy": "sample"}))
+    rows = ["agent,episode,firing_rate"] + [f"{a},{e},{0.01 * e}" for e in range(1, 101) for a in range(3)]
+    (run_dir / "metrics.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "table.csv"
+    result = run_script("scripts/decode_table.py", str(run_dir), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with open(out) as handle:
+        table = {row["source"]: row for row in csv.DictReader(handle)}
+    assert np.isclose(float(table["r"]["r2_mean"]), -1.3 / 3) and float(table["r"]["r2_median"]) == 0.2
+    assert np.isclose(float(table["r"]["gain_over_input_mean"]), (0.4 + 0.2 + 1.0) / 3)
+    assert (
+        np.isclose(float(table["r"]["gain_over_input_median"]), 0.4) and table["input"]["gain_over_input_median"] == ""
+    )
+    assert np.isclose(float(table["r"]["firing_rate_first50"]), 0.255) and table["r"]["run"] == "cond"
