@@ -12,7 +12,8 @@ counted over its n_envs envs as they end; training stops at the step where the b
 episodes are dropped).
 
 Hyperparameters: RL Zoo's per (algo, env family), in conf/peers/zoo.yaml with the Zoo's commit, "exact" or "borrowed"
-(why). Linear schedules (lin_x) fall from x to 0 over the Zoo's n_timesteps and stay 0 (SB3's updates are skipped).
+(why). lin_x schedules fall from x to 0 over the Zoo's n_timesteps; past it, as if the Zoo's run had ended there, SB3's
+updates are skipped and VecNormalize's statistics frozen (else they drift under the fixed policy's states).
 
 Writes OUT (default runs/peers/<env>_<algo>), as lfcs's scripts/train.py does: config.yaml (seed, num_agents, iterations
 and ``learner.name``, which lfcs/analysis/results.py groups by), metrics.csv (lfcs's columns; one row per seed and
@@ -170,9 +171,10 @@ def train_seed(cfg: dict, agent: int, on_row) -> list[dict]:
     algo = RecurrentPPO if hp["name"] == "recurrent_ppo" else PPO
 
     class Peer(algo):
-        def train(self) -> None:  # past the Zoo's n_timesteps the lin_ schedules are 0: an update changes nothing
+        def train(self) -> None:  # past the Zoo's n_timesteps (lin_ schedules at 0) the Zoo's run has ended
             if not frozen or self.num_timesteps <= hp["n_timesteps"]:
-                super().train()
+                return super().train()
+            self.env.training = False if isinstance(self.env, VecNormalize) else self.env.training
 
     frozen = all(str(hp[key]).startswith("lin_") for key in ("learning_rate", "clip_range"))
     model = Peer(hp["policy"], venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **kwargs)
@@ -203,10 +205,7 @@ def train_seed(cfg: dict, agent: int, on_row) -> list[dict]:
 
 
 def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    return list(csv.DictReader(path.read_text().splitlines())) if path.exists() else []
 
 
 def write_rows(path: Path, rows: list[dict], mode: str) -> None:

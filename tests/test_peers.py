@@ -230,3 +230,30 @@ def test_the_popgym_tasks_run_at_their_registered_limits_and_multidiscrete_is_sb
     assert timeless[0] == timeless[1]
     with pytest.raises(TypeError, match="input_size"):  # what the wrapper is for
         peers.main(["--algo", "recurrent_ppo", *argv[2:], "--out", str(tmp_path / "lstm")])
+
+
+def test_past_the_zoo_s_n_timesteps_vecnormalize_s_statistics_stop_with_the_updates(tmp_path, monkeypatch):
+    """The Zoo's run ends at n_timesteps: after it neither the policy nor VecNormalize's running mean may change
+    (they drifted under the frozen policy's own states before: RecurrentPPO's CartPole seeds fell from 500 to 157)."""
+    from stable_baselines3.common import vec_env
+
+    counts = []
+
+    class Spy(vec_env.VecNormalize):
+        def step_wait(self):
+            out = super().step_wait()
+            counts.append((self.num_timesteps_seen, float(self.obs_rms.count)))
+            return out
+
+        num_timesteps_seen = property(lambda self: len(counts) * self.num_envs)
+
+    monkeypatch.setattr(vec_env, "VecNormalize", Spy)
+    source, match, hp = peers.ZOO[("recurrent_ppo", "masked_cartpole")]
+    monkeypatch.setitem(peers.ZOO, ("recurrent_ppo", "masked_cartpole"), (source, match, {**hp, "n_timesteps": 512}))
+    run = tmp_path / "run"
+    argv = ["--algo", "recurrent_ppo", "--env", "masked_cartpole", "--seeds", "0", "--episodes", "60"]
+    assert peers.main([*argv, "--out", str(run)]) == 0
+    rollout = hp["n_envs"] * hp["n_steps"]  # the statistics stop with the first update skipped: after 512 + a rollout
+    after = [count for steps, count in counts if steps > 512 + rollout]
+    before = [count for steps, count in counts if steps <= 512]
+    assert len(after) > 10 and len(set(after)) == 1 and len(set(before)) == len(before)
