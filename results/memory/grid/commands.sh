@@ -13,7 +13,8 @@ $PY scripts/train.py experiment=masked_cartpole_memory learner.learn_rec=false l
   num_agents=10 seed=0 progress=false log_images_every=0 run_dir=runs/references/masked_cartpole_memory_fixed
 $PY scripts/train.py experiment=masked_cartpole_norec learner.timescale=slow learner.n_passes=1 \
   num_agents=10 seed=0 progress=false log_images_every=0 run_dir=runs/references/masked_cartpole_eprop   # e-prop
-# masked_cartpole_rec (learned W_rec at lr / 10): results/references/masked_cartpole/commands.sh
+$PY scripts/train.py experiment=masked_cartpole_rec num_agents=10 seed=0 progress=false log_images_every=0 \
+  run_dir=runs/references/masked_cartpole_rec                         # learned W_rec at lr / 10
 RUNS="runs/memory/masked_cartpole_norec runs/references/masked_cartpole_eprop runs/references/masked_cartpole_rec
   runs/alif/masked_cartpole_alif_fixed runs/alif/masked_cartpole_alif_fixed_critic runs/alif/masked_cartpole_alif_eprop
   runs/alif/masked_cartpole_alif_eprop_critic runs/references/masked_cartpole_memory_fixed runs/memory/masked_cartpole_memory"
