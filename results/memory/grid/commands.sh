@@ -31,3 +31,15 @@ for d in runs/memory_heldout/masked_cartpole_norec runs/memory_heldout/masked_ca
          runs/memory_heldout/masked_cartpole_memory_difference; do $PY scripts/decode_probe.py "$d" --episodes 20; done
 $PY scripts/decode_table.py runs/memory_heldout/masked_cartpole_norec runs/memory_heldout/masked_cartpole_memory \
   runs/memory_heldout/masked_cartpole_memory_difference --out results/memory/grid/decode_table_heldout_seeds_10_19.csv
+# Follow-up on the read-out: the memory agent with fixed weights and a weaker spike reset (network.self_inhibition
+# 10 or 20 instead of 100), so that each neuron fires sooner again and the read-out traces see more of the membranes
+for i in 10 20; do
+  $PY scripts/train.py experiment=masked_cartpole_memory learner.learn_rec=false learner.learn_in=false learner.rate_reg=0.0 \
+    network.self_inhibition=$i num_agents=10 seed=0 progress=false log_images_every=0 \
+    run_dir=runs/references/masked_cartpole_memory_fixed_inh$i
+  $PY scripts/decode_probe.py runs/references/masked_cartpole_memory_fixed_inh$i --episodes 20
+done
+$PY scripts/report.py runs/references/masked_cartpole_memory_fixed runs/references/masked_cartpole_memory_fixed_inh20 \
+  runs/references/masked_cartpole_memory_fixed_inh10 --budget 1000 --threshold 475 --out results/memory/grid/self_inhibition
+$PY scripts/decode_table.py runs/references/masked_cartpole_memory_fixed runs/references/masked_cartpole_memory_fixed_inh20 \
+  runs/references/masked_cartpole_memory_fixed_inh10 --out results/memory/grid/self_inhibition/decode_table.csv
