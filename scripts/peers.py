@@ -159,9 +159,8 @@ def train_seed(cfg: dict, agent: int, on_row) -> list[dict]:
         venv = VecFrameStack(venv, hp["frame_stack"])
     if hp["normalize"]:
         venv = VecNormalize(venv, gamma=hp["gamma"])  # as the Zoo passes gamma to VecNormalize
-    # Large enough that the budget, not SB3, ends training: every episode at its step limit, plus one rollout.
     limit = env_cfg["max_episode_steps"] or gym.spec(env_cfg["id"]).max_episode_steps
-    total = (budget + n) * int(limit) + n * hp["n_steps"]
+    total = (budget + n) * int(limit) + n * hp["n_steps"]  # every episode at its limit + a rollout: the budget ends it
     kwargs = {k: v for k, v in hp.items() if k in SB3_KEYS}
     for key in ("learning_rate", "clip_range"):
         kwargs[key] = schedule(hp[key], hp["n_timesteps"], total)
@@ -174,7 +173,8 @@ def train_seed(cfg: dict, agent: int, on_row) -> list[dict]:
         def train(self) -> None:  # past the Zoo's n_timesteps (lin_ schedules at 0) the Zoo's run has ended
             if not frozen or self.num_timesteps <= hp["n_timesteps"]:
                 return super().train()
-            self.env.training = False if isinstance(self.env, VecNormalize) else self.env.training
+            if hp["normalize"]:  # and VecNormalize's statistics stop with the updates
+                self.env.training = False
 
     frozen = all(str(hp[key]).startswith("lin_") for key in ("learning_rate", "clip_range"))
     model = Peer(hp["policy"], venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu", **kwargs)

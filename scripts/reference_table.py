@@ -31,14 +31,11 @@ def rows_of(task_dir: Path) -> list[dict]:
     threshold = json.loads((task_dir / "report.json").read_text())["threshold"]
     with open(task_dir / "report.csv", newline="") as handle:
         conditions = list(csv.DictReader(handle))
-    rows = []
-    for cond in conditions:
-        row = {"task": task_dir.name, "threshold": threshold}
-        for key in COLUMNS[1:]:
-            if key != "threshold":
-                row[key] = value_of(cond.get(key, ""))
-        rows.append(row)
-    return rows
+    copied = [key for key in COLUMNS if key not in ("task", "threshold")]
+    return [
+        {"task": task_dir.name, "threshold": threshold, **{k: value_of(c.get(k, "")) for k in copied}}
+        for c in conditions
+    ]
 
 
 def value_of(text: str):
@@ -85,8 +82,9 @@ def main(argv: list[str]) -> None:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (args.out / "table.md").write_text(markdown(rows))
-    print(markdown(rows), end="")
+    table = markdown(rows)
+    (args.out / "table.md").write_text(table)
+    print(table, end="")
 
 
 if __name__ == "__main__":

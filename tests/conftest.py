@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -83,3 +84,20 @@ def session_processes(session_id: int) -> list[int]:
         if int(session) == session_id and state != "Z":
             pids.append(int(stat.parent.name))
     return pids
+
+
+def lfcs_run(run_dir: Path, seeds: int, episodes: int, reward, extra=lambda episode: {}) -> None:
+    """A run directory as scripts/train.py leaves it (config.yaml by lfcs's own code): reward_mean50 of every row
+    ``reward(agent, episode)``, the columns ``extra(episode)`` names as given, every other metrics column 0."""
+    from lfcs.running.logger import CSV_COLUMNS
+    from lfcs.running.rundir import prepare_run_dir
+
+    prepare_run_dir(make_cfg("env=cartpole", f"num_agents={seeds}", f"iterations={episodes}", f"run_dir={run_dir}"))
+    with open(run_dir / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, CSV_COLUMNS)
+        writer.writeheader()
+        for episode in range(1, episodes + 1):
+            for agent in range(seeds):
+                row = {k: 0.0 for k in CSV_COLUMNS} | {"agent": agent, "episode": episode} | extra(episode)
+                writer.writerow(row | {"reward_mean50": reward(agent, episode)})
+    (run_dir / "summary.json").write_text(json.dumps({"wall_clock_s": 1.0}))

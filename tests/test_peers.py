@@ -23,7 +23,7 @@ else:
 
 from omegaconf import OmegaConf  # noqa: E402
 
-from tests.conftest import ROOT, load_script, make_cfg, read_metrics, run_script  # noqa: E402
+from tests.conftest import ROOT, lfcs_run, load_script, read_metrics, run_script  # noqa: E402
 
 peers = load_script("peers")
 QUIET = ["--no-progress"]
@@ -162,29 +162,11 @@ def test_pong100_runs_with_frame_stacking_and_its_kwargs(tmp_path, algo):
     assert int(row["episode_length"]) == 100 and int(row["env_steps"]) == 800  # 8 envs, 100 steps each
 
 
-def lfcs_run(run_dir, seeds: int, episodes: int) -> None:
-    """A run directory as lfcs's scripts/train.py leaves it (config.yaml by lfcs's own code; made-up returns)."""
-    from lfcs.running.logger import CSV_COLUMNS
-    from lfcs.running.rundir import prepare_run_dir
-
-    prepare_run_dir(make_cfg("env=cartpole", f"num_agents={seeds}", f"iterations={episodes}", f"run_dir={run_dir}"))
-    with open(run_dir / "metrics.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_COLUMNS)
-        writer.writeheader()
-        for episode in range(1, episodes + 1):
-            for agent in range(seeds):
-                value = 20.0 + agent + episode % 3
-                writer.writerow(
-                    {k: 0.0 for k in CSV_COLUMNS} | {"agent": agent, "episode": episode, "reward_mean50": value}
-                )
-    (run_dir / "summary.json").write_text(json.dumps({"wall_clock_s": 1.0}))
-
-
 def test_report_and_aggregate_put_a_peer_and_an_lfcs_run_in_one_table(tmp_path):
     from lfcs.analysis.results import load_conditions
 
     lfcs_dir, peer_dir = tmp_path / "cartpole_lfcs", tmp_path / "cartpole_ppo"
-    lfcs_run(lfcs_dir, seeds=2, episodes=100)
+    lfcs_run(lfcs_dir, seeds=2, episodes=100, reward=lambda agent, episode: 20.0 + agent + episode % 3)
     argv = ["--algo", "ppo", "--env", "cartpole", "--seeds", "0-1", "--episodes", "50", "--out", str(peer_dir)]
     assert peers.main([*argv, *QUIET]) == 0
 

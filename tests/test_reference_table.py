@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import csv
-import json
 
-from tests.conftest import make_cfg, run_script
-
-
-def lfcs_run(run_dir, finals: list[float], episodes: int = 100) -> None:
-    """A run directory as scripts/train.py leaves it, each agent's reward_mean50 flat at its final value."""
-    from lfcs.running.logger import CSV_COLUMNS
-    from lfcs.running.rundir import prepare_run_dir
-
-    prepare_run_dir(
-        make_cfg("env=cartpole", f"num_agents={len(finals)}", f"iterations={episodes}", f"run_dir={run_dir}")
-    )
-    with open(run_dir / "metrics.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_COLUMNS)
-        writer.writeheader()
-        for episode in range(1, episodes + 1):
-            for agent, final in enumerate(finals):
-                row = {k: 0.0 for k in CSV_COLUMNS} | {"agent": agent, "episode": episode, "reward_mean50": final}
-                writer.writerow(row | {"env_steps": 10 * episode, "sps_total": 100.0})
-    (run_dir / "summary.json").write_text(json.dumps({"wall_clock_s": 1.0}))
+from tests.conftest import lfcs_run, run_script
 
 
 def test_the_table_holds_every_task_s_report_rows_and_refuses_a_folder_without_one(tmp_path):
+    def steps(episode: int) -> dict:  # every row 10 env steps at 100 steps/s
+        return {"env_steps": 10 * episode, "sps_total": 100.0}
+
     for task, finals in [("easy", [10.0, 20.0, 30.0, 40.0]), ("hard", [1.0, 2.0, 3.0, 5.0])]:
-        lfcs_run(tmp_path / "runs" / task / "learner", finals)
+        lfcs_run(tmp_path / "runs" / task / "learner", len(finals), 100, lambda agent, _, f=finals: f[agent], steps)
         out = tmp_path / "results" / task
         done = run_script("scripts/report.py", str(tmp_path / "runs" / task), "--threshold", "15", "--reps", "50",
                           "--out", str(out))  # fmt: skip
