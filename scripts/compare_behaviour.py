@@ -61,6 +61,24 @@ CONFIGS: dict[str, list[str]] = {
         "learner.n_passes=1",
     ],  # fmt: skip
     "cartpole_float32": ["experiment=cartpole_lfcs", *SMALL, "iterations=15", "dtype=float32"],
+    # the learned-W_rec path at the bench's size (issue 23): fused sweep, acting's spike-driven product, both dtypes
+    "masked_rec_n500": ["experiment=masked_cartpole_rec", "num_agents=2", "iterations=20"],
+    "masked_rec_n500_float32": ["experiment=masked_cartpole_rec", "iterations=20", "dtype=float32"],
+    "masked_alif_in_hetero": [
+        "experiment=masked_cartpole_rec",
+        "iterations=12",
+        "network.neuron=alif",
+        "learner.learn_in=true",
+        "network.tau_mem_steps=[3.0,30.0]",
+    ],
+    "masked_alif_rate_reg": [
+        "experiment=masked_cartpole_rec",
+        *SMALL,
+        "iterations=12",
+        "network.neuron=alif",
+        "learner.rate_reg=0.1",
+        "learner.rec_update=per_pass",
+    ],
     "torch_every_knob": [
         "experiment=masked_cartpole_rec",
         *SMALL,
@@ -126,6 +144,7 @@ def parse(argv: list[str] | None = None):
     parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="configurations to run (default: all)")
     parser.add_argument("--tol", type=number(0), default=0.0, help="largest absolute gap allowed (default 0: exact)")
     args = parser.parse_args(argv)
+    args.out = Path(args.out).resolve()  # each train.py runs in its own tree: a relative --out would land inside it
     found = subprocess.run(["git", "rev-parse", "--verify", f"{args.ref}^{{commit}}"], cwd=ROOT, capture_output=True,
                            text=True)  # fmt: skip
     if found.returncode:

@@ -7,6 +7,7 @@ float64 and float32, medians of ``--repeats`` alternations, one process, one thr
   floor: ``lfcs.backends.floor.touch_words`` over the bytes of W_rec, its trace and Adam's two moments (what
          ``scripts/bench_net.py`` counts for W_rec);
   sweep: ``lfcs.backends.floor.rec_sweep`` alone on arrays of that size: the trace, D and Adam's step, in one pass;
+  sweep_and_forward: the same with the next step's recurrent input taken row by row in the sweep, as training runs it;
   sweep_no_adam_division: the same pass with Adam's step replaced by ``w += step m`` (no square root, no division),
          which is not lf-cs's rule and is timed only to tell memory traffic from Adam's per-element arithmetic.
 The bench's training time per replayed step (``net_rec_*_1agent``) minus ``sweep`` is the rest of the step: the
@@ -59,9 +60,16 @@ def measure(n: int, steps: int, repeats: int, dtype: str) -> dict:
     empty_v, empty_a, beta = np.zeros((0, 0), kind), np.zeros((0, n), kind), np.zeros(n)
     words = np.zeros((1, 4 * n * n * kind.itemsize // 8), dtype=np.uint64)
     counts = np.array([steps], dtype=np.int64)
+    none = (np.zeros(0, kind), np.zeros(0), np.zeros(4))  # no next-step product
+    forward = (rng.random(n).astype(kind), np.zeros(n), np.zeros(n - n % 4 + 4))  # s_next, rec_next, partial
     cases = {
         "floor": lambda: touch_words(words, counts),
-        "sweep": lambda: [rec_sweep(w, e, m, v, post, pre, empty_v, empty_a, beta, h, False) for _ in range(steps)],
+        "sweep": lambda: [
+            rec_sweep(w, e, m, v, post, pre, empty_v, empty_a, beta, h, False, *none) for _ in range(steps)
+        ],
+        "sweep_and_forward": lambda: [
+            rec_sweep(w, e, m, v, post, pre, empty_v, empty_a, beta, h, False, *forward) for _ in range(steps)
+        ],
         "sweep_no_adam_division": lambda: [sweep_without_division(w, e, m, pre, post, h) for _ in range(steps)],
     }
     for run in cases.values():  # compile and warm the caches
@@ -76,8 +84,9 @@ def measure(n: int, steps: int, repeats: int, dtype: str) -> dict:
             times[name].append((time.perf_counter() - start) / steps * 1e6)
         print(f"floor_breakdown: {dtype} repeat {repeat + 1}/{repeats}", file=sys.stderr, flush=True)
     found = {f"{name}_us_per_step": round(statistics.median(t), 2) for name, t in times.items()}
-    found["sweep_over_floor"] = round(found["sweep_us_per_step"] / found["floor_us_per_step"], 3)
-    found["no_division_over_floor"] = round(found["sweep_no_adam_division_us_per_step"] / found["floor_us_per_step"], 3)
+    for name in ("sweep", "sweep_and_forward", "no_division"):
+        timed = found[f"{'sweep_no_adam_division' if name == 'no_division' else name}_us_per_step"]
+        found[f"{name}_over_floor"] = round(timed / found["floor_us_per_step"], 3)
     found["bytes_per_step"] = 4 * n * n * kind.itemsize
     return found
 

@@ -1,5 +1,6 @@
-"""The learned-W_rec sweep (lfcs/backends/floor.py) against the three loops it replaced, bit for bit in float64; the
-vectorised recurrent input against _dot; float32 kernels' subnormal flushing switched on and off around each call."""
+"""The learned-W_rec sweep (lfcs/backends/floor.py) against the three loops it replaced, bit for bit in float64, and
+the next step's recurrent input it takes on the way; the vectorised and the spike-driven recurrent input against
+_dot; the trace buffers' page offsets; float32 kernels' subnormal flushing switched on and off around each call."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lfcs.running.agents import AgentGroup
 from tests.conftest import SMALL, make_cfg
 
 BETA1, BETA2, EPS, STEP_SIZE, INV_BIAS2 = 0.9, 0.999, 1e-5, 1.5e-4, 1.7
+NO_FORWARD = (np.zeros(0), np.zeros(0), np.zeros(4))  # rec_sweep's s_next, rec_next, partial: no next-step product
 
 
 def _separate_loops(w, e, m, v, post, pre, eps_v, eps_a, beta, a_t, gamma, pair_after):
@@ -51,7 +53,7 @@ def test_the_sweep_is_the_separate_loops_bit_for_bit(neurons, pair_after):
     h = np.array([a_t, gamma, 1.0 - BETA1, BETA2, 1.0 - BETA2, STEP_SIZE, INV_BIAS2, EPS, 0.0])
     want = _separate_loops(w, e, m, v, post, pre, eps_v, eps_a, beta, a_t, gamma, pair_after)
     got = [x.copy() for x in (w, e, m, v)]
-    rec_sweep(got[0], got[1], got[2], got[3], post, pre, eps_v, eps_a, beta, h, pair_after)
+    rec_sweep(got[0], got[1], got[2], got[3], post, pre, eps_v, eps_a, beta, h, pair_after, *NO_FORWARD)
     for name, mine, theirs in zip(("W_rec", "E", "m", "v"), got, want):
         assert np.array_equal(mine, theirs), name
     assert not np.array_equal(got[0], w), "the case must move W_rec"
@@ -65,6 +67,54 @@ def test_the_vectorised_recurrent_input_is_dot_row_by_row(shape, dtype):
     out = np.empty(shape[0])
     kernels._dot_rows(w, s, out)
     assert np.array_equal(out, [kernels._dot(w[i], s) for i in range(shape[0])])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_pre", [500, 13, 3])
+def test_the_spike_driven_recurrent_input_is_dot_row_by_row(n_pre, dtype):
+    """Acting's product from W_rec's transpose over the nonzero entries of s_hat only: _dot's bits, whether few, most
+    or none of the neurons have spiked, with a tail (N mod 4 != 0) and negative weights (0 w = -0)."""
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(9, n_pre)).astype(dtype)
+    lanes, out = np.empty((4, 9)), np.empty(9)
+    for active in (0.0, 0.03, 0.5, 1.0):
+        s = (rng.random(n_pre) * (rng.random(n_pre) < active)).astype(dtype)
+        kernels._dot_columns(np.ascontiguousarray(w.T), s, out, lanes)
+        assert np.array_equal(out, [kernels._dot(w[i], s) for i in range(9)]), active
+
+
+def test_the_sweep_hands_the_next_step_its_recurrent_input():
+    """rec_sweep's row-by-row product of the moved W_rec with s_next is the forward pass's, bit for bit, and leaves
+    the update as it was."""
+    rng = np.random.default_rng(11)
+    n = 23
+    w, e, m = rng.normal(size=(n, n)), rng.normal(size=(n, n)) * 1e-2, rng.normal(size=n * n) * 1e-3
+    v, post, pre, s_next = rng.random(n * n) * 1e-6, rng.normal(size=n) * 1e-2, rng.random(n), rng.random(n)
+    h = np.array([0.7, 0.99, 1.0 - BETA1, BETA2, 1.0 - BETA2, STEP_SIZE, INV_BIAS2, EPS, 0.0])
+    plain, fused = [x.copy() for x in (w, e, m, v)], [x.copy() for x in (w, e, m, v)]
+    empty = (np.zeros((0, 0)), np.zeros((0, n)), np.zeros(n))
+    rec_sweep(*plain, post, pre, *empty, h, False, *NO_FORWARD)
+    rec_next = np.full(n, np.nan)
+    rec_sweep(*fused, post, pre, *empty, h, False, s_next, rec_next, np.zeros(n - n % 4 + 4))
+    assert all(np.array_equal(a, b) for a, b in zip(plain, fused))
+    want = np.empty(n)
+    kernels._dot_rows(plain[0], s_next, want)
+    assert np.array_equal(rec_next, want) and not np.array_equal(plain[0], w)
+
+
+def test_trace_buffers_start_at_their_weight_matrix_page_offset():
+    """The replay's E / eps_a views start at the same offset within a 4 KiB page as the agent's W_rec (4K aliasing
+    made the float32 ALIF sweep 3x slower where the allocator placed eps_a a few dozen bytes after W_rec)."""
+    from lfcs.backends import floor
+
+    for dtype in (np.float64, np.float32):
+        space = floor.trace_buffers(7, 7, True, True, 3, True, dtype, True)
+        for offset in (0, 1, 5):
+            like = np.zeros(70, dtype=dtype)[offset : offset + 49].reshape(7, 7)
+            views = floor.trace_views(space, like)
+            assert [x.shape for x in views] == [(7, 7), (7, 7), (3, 7), (7, 7), (7, 7)]
+            for view in views:
+                assert view.ctypes.data % floor.PAGE == like.ctypes.data % floor.PAGE
 
 
 def _halved_subnormal() -> np.float32:
@@ -105,7 +155,8 @@ def test_floor_breakdown_writes_each_dtype_and_its_no_division_pass_keeps_the_tr
     for dtype, itemsize in (("float64", 8), ("float32", 4)):
         found = record[dtype]
         assert found["bytes_per_step"] == 4 * 6 * 6 * itemsize
-        assert all(found[f"{k}_us_per_step"] > 0 for k in ("floor", "sweep", "sweep_no_adam_division"))
+        kinds = ("floor", "sweep", "sweep_and_forward", "sweep_no_adam_division")
+        assert all(found[f"{k}_us_per_step"] > 0 for k in kinds)
     assert record["command"].endswith("--out " + str(tmp_path)) and record["machine"]["cpu_count"] >= 1
     rng = np.random.default_rng(3)
     n = 5
@@ -114,6 +165,6 @@ def test_floor_breakdown_writes_each_dtype_and_its_no_division_pass_keeps_the_tr
     e1, e2 = rng.normal(size=(n, n)), None
     e2 = e1.copy()
     m, v = np.zeros(n * n), np.zeros(n * n)
-    rec_sweep(w.copy(), e1, m, v, post, pre, np.zeros((0, 0)), np.zeros((0, n)), np.zeros(n), h, False)
+    rec_sweep(w.copy(), e1, m, v, post, pre, np.zeros((0, 0)), np.zeros((0, n)), np.zeros(n), h, False, *NO_FORWARD)
     script.sweep_without_division(w.copy(), e2, np.zeros(n * n), pre, post, h)
     np.testing.assert_allclose(e2, e1, rtol=1e-14)

@@ -114,7 +114,9 @@ class KernelActor(Actor):
         noise = np.zeros((*obs.shape[:2], 0), dtype=state[0].dtype) if spike_u is None else spike_u.numpy()
         buffers = (obs.numpy(), noise, action_u.numpy())
         outputs = (probs.numpy(), actions.numpy(), spike_count)
-        weights = (net.w_in, net.w_rec, net.has_rec, net.w_out, net.bias, net.decay, net.beta, net.has_adapt)
+        # pi_ref's W_rec transposed, once per episode: acting's spike-driven product reads its rows (kernels.act_step)
+        w_rec_t = np.ascontiguousarray(net.w_rec.transpose(0, 2, 1)) if net.has_rec else net.w_rec
+        weights = (net.w_in, net.w_rec, w_rec_t, net.has_rec, net.w_out, net.bias, net.decay, net.beta, net.has_adapt)
         scratch = np.empty(policy.num_neurons, dtype=state[0].dtype)
         self.args = (buffers, outputs, weights, (*state, scratch, net.noise_width, net.constants, net.gain))
         self.float32 = policy.w_out.dtype == torch.float32

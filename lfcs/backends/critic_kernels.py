@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lfcs.backends.kernels import _adam_ascent, _dot, _neuron_step
+from lfcs.backends.kernels import REC_ROWS, _adam_ascent, _dot, _neuron_step
 
 
 @njit(cache=True, error_model="numpy")
@@ -20,12 +20,13 @@ def readout_traces(obs, lengths, spike_u, w_in, w_rec, has_rec, bias, decay, bet
     dtype = out_r.dtype
     v, z, s_hat, p = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype)
     r, a, v_pre = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
+    rec_current, lanes = np.empty(n), np.empty((0, 0))  # float64, as _dot sums; lanes: REC_COLUMNS only
     for b in range(num_agents):
         v[:] = c[4]
         z[:], s_hat[:], p[:], r[:], a[:] = 0.0, 0.0, 0.0, 0.0, 0.0
         for t in range(lengths[b]):
-            _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, decay[b], beta, has_adapt, v, z, s_hat, p, r, a,
-                         v_pre, spike_u[t, b], noise_width, c)  # fmt: skip
+            _neuron_step(obs[t, b], w_in[b], w_rec[b], REC_ROWS, has_rec, bias, decay[b], beta, has_adapt, v, z,
+                         s_hat, p, r, a, v_pre, spike_u[t, b], noise_width, c, rec_current, lanes)  # fmt: skip
             out_r[t, b, :] = r
 
 

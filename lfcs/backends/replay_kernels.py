@@ -21,8 +21,16 @@ import math
 import numpy as np
 from numba import njit
 
-from lfcs.backends.floor import rec_sweep
-from lfcs.backends.kernels import _adam_ascent, _adam_scalars, _neuron_step, _policy
+from lfcs.backends.floor import rec_sweep, trace_buffers, trace_views
+from lfcs.backends.kernels import (
+    REC_GIVEN,
+    REC_ROWS,
+    _adam_ascent,
+    _adam_scalars,
+    _neuron_step,
+    _policy,
+    _synaptic_step,
+)
 from lfcs.rules.maths import CLIP_MODES
 
 # Indices into the `out_stats` rows of a replay pass.
@@ -68,27 +76,32 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
     psi, psi_prev, counts = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
     probs, coef = np.empty(num_actions, dtype=dtype), np.empty(num_actions, dtype=dtype)
     elig_out, grad_out = np.empty((num_actions, n), dtype=dtype), np.empty((num_actions, n), dtype=dtype)
-    rec = _hidden_buffers(n, n, compute_rec, hetero, n_adapt, regularise, dtype, not fused)
-    inp = _hidden_buffers(n, n_in, learn_in, hetero, n_adapt, regularise, dtype, True)
+    rec_space = trace_buffers(n, n, compute_rec, hetero, n_adapt, regularise, dtype, not fused)
+    inp_space = trace_buffers(n, n_in, learn_in, hetero, n_adapt, regularise, dtype, True)
     pre_in = np.empty(n_in, dtype=dtype)  # eps_v of W_in when every a_m is the same: one trace of x
+    # the fused sweep hands the next step its recurrent input (from s_hat_{t+1}, in s_next); float64, as _dot sums
+    rec_current, lanes, s_next = np.empty(n), np.empty((0, 0)), np.empty(n if fused else 0, dtype=dtype)
+    partial = np.zeros(n - n % 4 + 4)
     a_a = c[0]
     for b in range(num_agents):
         v[:] = c[4]  # V0; everything else starts at 0 on every pass
         z[:], s_hat[:], p[:], r[:], a[:], psi_prev[:], counts[:], pre_in[:] = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         elig_out[:, :], grad_out[:, :] = 0.0, 0.0
+        rec, inp = trace_views(rec_space, w_rec[b]), trace_views(inp_space, w_in[b])
         for buffers in (rec, inp):
             for array in buffers:
                 array[:] = 0.0
         w_out_b, flat_out, decay_b = w_out[b], w_out[b].reshape(-1), decay[b]
         steps = lengths[b] if pair_after else lengths[b] - 1
+        rec_form = REC_ROWS  # the first step reads W_rec; after a fused sweep, the sweep's product
         for t in range(steps):
             if n_adapt > 0:  # eps_a moves with psi_{t-1} and eps_v_{t-1}, before the step changes them
                 if compute_rec:
                     _adapt_trace(rec[2], rec[3], p, hetero, psi_prev, beta, a_a, n_adapt)
                 if learn_in:
                     _adapt_trace(inp[2], inp[3], pre_in, hetero, psi_prev, beta, a_a, n_adapt)
-            _neuron_step(obs[t, b], w_in[b], w_rec[b], has_rec, bias, decay_b, beta, has_adapt, v, z, s_hat, p, r, a,
-                         v_pre, spike_u[t, b], noise_width, c)  # fmt: skip
+            _neuron_step(obs[t, b], w_in[b], w_rec[b], rec_form, has_rec, bias, decay_b, beta, has_adapt, v, z, s_hat,
+                         p, r, a, v_pre, spike_u[t, b], noise_width, c, rec_current, lanes)  # fmt: skip
             _policy(w_out_b, r, gain, probs)
             act = actions[t, b]
             ratio = ((probs[act] + c[5]) / smooth_scale) / smooth_ref[t, b, act]
@@ -120,7 +133,11 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
                 rec_h[5], rec_h[6] = _adam_scalars(rec_steps[b], rec_lr, beta1, beta2)
                 rec_h[0], rec_h[1], rec_h[2], rec_h[3], rec_h[4] = a_t, gamma, 1.0 - beta1, beta2, 1.0 - beta2
                 rec_h[7] = adam_eps
-                rec_sweep(w_rec[b], rec[0], rec_m[b], rec_v[b], post, p, rec[3], rec[2], beta, rec_h, pair_after)
+                s_next[:] = s_hat
+                _synaptic_step(s_next, z, c[1])  # s_hat_{t+1}: the next step computes the same numbers from them
+                rec_sweep(w_rec[b], rec[0], rec_m[b], rec_v[b], post, p, rec[3], rec[2], beta, rec_h, pair_after,
+                          s_next, rec_current, partial)  # fmt: skip
+                rec_form = REC_GIVEN
             elif compute_rec:
                 _hidden_step(rec, p, post, psi, beta, n_adapt, hetero, gamma, a_t, rec_sum[b], pair_after,
                              step_hidden, learn_rec, regularise)  # fmt: skip
@@ -175,17 +192,6 @@ def replay_pass(episode, net, rule, adam, outs):  # noqa: C901  (one time loop, 
             in_steps[b] += 1.0
             _adam_ascent(w_in[b].reshape(-1), inp[1].reshape(-1), in_m[b], in_v[b], in_steps[b], in_lr, beta1, beta2,
                          adam_eps)  # fmt: skip
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _hidden_buffers(n, k, used, hetero, n_adapt, regularise, dtype, keep_d):
-    """(E, D, eps_a, eps_v, sum of e) of one hidden matrix (N, K); a (0, 0) array where it is not needed (D too
-    where each step's D goes straight into Adam: ``rec_sweep``)."""
-    shape = (n, k) if used else (0, 0)
-    eps_a = np.empty((n_adapt, k) if used else (0, 0), dtype=dtype)
-    eps_v = np.empty(shape if hetero else (0, 0), dtype=dtype)
-    e_sum = np.empty(shape if regularise else (0, 0), dtype=dtype)
-    return np.empty(shape, dtype=dtype), np.empty(shape if keep_d else (0, 0), dtype=dtype), eps_a, eps_v, e_sum
 
 
 @njit(cache=True, inline="always", error_model="numpy")
