@@ -117,6 +117,21 @@ def test_trace_buffers_start_at_their_weight_matrix_page_offset():
                 assert view.ctypes.data % floor.PAGE == like.ctypes.data % floor.PAGE
 
 
+def test_learned_w_rec_and_its_adam_moments_start_on_a_page():
+    """What the sweep streams besides its traces starts on a 4 KiB page (lfcs.network.policy.page_aligned), after
+    episodes too (pi_ref <- pi_new and resume copy into these tensors); page_aligned keeps the values."""
+    from lfcs.network.policy import PAGE_BYTES, page_aligned
+
+    group = AgentGroup(make_cfg(*SMALL, "experiment=masked_cartpole_rec", "dtype=float32", "num_agents=2"), [0, 1])
+    for _ in range(2):
+        group.run_episode()
+        adam = group.learner.adam_rec
+        for tensor in (group.new_policy.w_rec, adam.exp_avg, adam.exp_avg_sq):
+            assert tensor.data_ptr() % PAGE_BYTES == 0 and tensor.is_contiguous()
+    values = torch.randn(3, 7, 7, dtype=torch.float64)
+    assert torch.equal(page_aligned(values), values) and page_aligned(values).data_ptr() % PAGE_BYTES == 0
+
+
 def _halved_subnormal() -> np.float32:
     return np.float32(1e-38) * np.float32(0.5)  # 5e-39: a float32 subnormal, unless flushed to 0
 
@@ -168,3 +183,27 @@ def test_floor_breakdown_writes_each_dtype_and_its_no_division_pass_keeps_the_tr
     rec_sweep(w.copy(), e1, m, v, post, pre, np.zeros((0, 0)), np.zeros((0, n)), np.zeros(n), h, False, *NO_FORWARD)
     script.sweep_without_division(w.copy(), e2, np.zeros(n * n), pre, post, h)
     np.testing.assert_allclose(e2, e1, rtol=1e-14)
+
+
+def test_net_profile_times_every_part_of_a_learned_w_rec_episode(tmp_path, monkeypatch):
+    """scripts/net_profile.py: the parts add up to the episodes' time, acting's kernel is inside acting, and the
+    fraction of neurons acting's product read is a fraction (ALIF with W_in learned, float32, as the bench runs it)."""
+    import json
+
+    from tests.conftest import ROOT, load_script
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    script = load_script("net_profile")
+    script.main(["--episodes", "2", "--warmup", "1", "--layouts", "alif_in_f32_1agent", "--out", str(tmp_path),
+                 "network.num_neurons=24"])  # fmt: skip
+    record = json.loads((tmp_path / "net_profile.json").read_text())
+    found = record["layouts"]["alif_in_f32_1agent"]
+    parts = {name: part["us_per_replayed_step"] for name, part in found["parts"].items()}
+    assert set(parts) == {"act_kernel", "acting", "replay", "zero_step", "other"}
+    assert sum(parts[p] for p in ("acting", "replay", "zero_step", "other")) == pytest.approx(
+        found["us_per_replayed_step"], rel=1e-3
+    )
+    assert 0 < parts["act_kernel"] < parts["acting"] and found["env_steps"] > 0 and found["replayed_steps"] > 0
+    assert len(found["active_fraction_per_episode"]) == 2
+    assert all(0 <= a <= 1 for a in found["active_fraction_per_episode"])
+    assert found["overrides"][-1] == "network.num_neurons=24" and record["machine"]["cpu_count"] >= 1

@@ -48,7 +48,7 @@ class SpikingPolicy(nn.Module):
         self.register_buffer("w_in", w_in)
         self.register_buffer("w_out", w_out)
         # A zero, fixed W_rec is skipped in the dynamics (None), not multiplied through.
-        self.register_buffer("w_rec", w_rec)
+        self.register_buffer("w_rec", None if w_rec is None else page_aligned(w_rec))
         self.register_buffer("decay_mem", decay_mem)  # None: every neuron has params.decay_mem
         self.register_buffer("w_feedback", w_feedback)  # None: the learning signal comes back through W_out^T
 
@@ -160,6 +160,28 @@ def build_policy(
         "w_feedback": stack(w_feedback) if w_feedback else None,
     }
     return SpikingPolicy(stack(w_in), stack(w_rec) if recurrent else None, stack(w_out), params, **extras)
+
+
+PAGE_BYTES = 4096
+
+
+def page_aligned(tensor: torch.Tensor) -> torch.Tensor:
+    """tensor's values in a new CPU tensor whose data starts on a 4 KiB page (another device's: tensor itself).
+
+    The compiled sweep over a learned W_rec streams W_rec, its trace and Adam's two moments row by row. Where one of
+    these arrays started a few dozen bytes past another within a page, its loads waited on the other's stores (4K
+    aliasing: the CPU matches loads to pending stores by the address's low 12 bits), by where the allocator had put
+    them: up to 3x slower. W_rec and its moments start on a page; the kernels place the traces at W_rec's offset
+    (``lfcs.backends.floor.trace_views``). The values, and so every result, are those of tensor.
+    """
+    if tensor.device.type != "cpu":
+        return tensor
+    item = tensor.element_size()
+    room = torch.empty(tensor.numel() + PAGE_BYTES // item, dtype=tensor.dtype)
+    start = (-room.data_ptr() % PAGE_BYTES) // item
+    aligned = room[start : start + tensor.numel()].view(tensor.shape)
+    aligned.copy_(tensor)
+    return aligned
 
 
 def _draw_decays(gen: torch.Generator, num_neurons: int, low: float, high: float) -> torch.Tensor:

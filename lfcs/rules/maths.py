@@ -28,6 +28,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from lfcs.network.policy import page_aligned
+
 SMOOTH_FLOOR = 0.01  # smooth(u) = (u + 0.01) / (1 + 0.01 O) keeps the ratio finite for tiny probabilities
 
 
@@ -173,7 +175,7 @@ class AdamState(NamedTuple):
     @staticmethod
     def zeros_like(weights: torch.Tensor) -> AdamState:
         step = torch.zeros(weights.shape[0], dtype=torch.float64, device=weights.device)
-        return AdamState(torch.zeros_like(weights), torch.zeros_like(weights), step)
+        return AdamState(*(page_aligned(torch.zeros_like(weights)) for _ in range(2)), step)  # see page_aligned
 
 
 def adam_ascent_(
