@@ -84,9 +84,9 @@ def measure(n: int, steps: int, repeats: int, dtype: str) -> dict:
             times[name].append((time.perf_counter() - start) / steps * 1e6)
         print(f"floor_breakdown: {dtype} repeat {repeat + 1}/{repeats}", file=sys.stderr, flush=True)
     found = {f"{name}_us_per_step": round(statistics.median(t), 2) for name, t in times.items()}
-    for name in ("sweep", "sweep_and_forward", "no_division"):
-        timed = found[f"{'sweep_no_adam_division' if name == 'no_division' else name}_us_per_step"]
-        found[f"{name}_over_floor"] = round(timed / found["floor_us_per_step"], 3)
+    ratios = {"sweep": "sweep", "sweep_and_forward": "sweep_and_forward", "no_division": "sweep_no_adam_division"}
+    for key, case in ratios.items():  # key_over_floor: that case's time over the floor's
+        found[f"{key}_over_floor"] = round(found[f"{case}_us_per_step"] / found["floor_us_per_step"], 3)
     found["bytes_per_step"] = 4 * n * n * kind.itemsize
     return found
 

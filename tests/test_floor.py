@@ -114,7 +114,7 @@ def test_trace_buffers_start_at_their_weight_matrix_page_offset():
             views = floor.trace_views(space, like)
             assert [x.shape for x in views] == [(7, 7), (7, 7), (3, 7), (7, 7), (7, 7)]
             for view in views:
-                assert view.ctypes.data % floor.PAGE == like.ctypes.data % floor.PAGE
+                assert view.ctypes.data % floor.PAGE_BYTES == like.ctypes.data % floor.PAGE_BYTES
 
 
 def test_learned_w_rec_and_its_adam_moments_start_on_a_page():

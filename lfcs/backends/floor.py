@@ -26,8 +26,7 @@ import numpy as np
 from numba import njit
 
 from lfcs.backends.kernels import _dot_row
-
-PAGE = 4096  # bytes: a trace array starts at its weight matrix's offset within a page (``trace_views``)
+from lfcs.network.policy import PAGE_BYTES  # W_rec and its moments start on one; the traces at W_rec's offset
 
 
 @njit(cache=True, error_model="numpy")
@@ -97,7 +96,7 @@ def trace_buffers(n, k, used, hetero, n_adapt, regularise, dtype, keep_d):
     shape, none = (n, k) if used else (0, 0), (0, 0)
     shapes = (shape, shape if keep_d else none, (n_adapt, k) if used else none, shape if hetero else none,
               shape if regularise else none)  # fmt: skip
-    pad = PAGE // np.empty(0, dtype=dtype).itemsize
+    pad = PAGE_BYTES // np.empty(0, dtype=dtype).itemsize
     flats = (np.empty(shapes[0][0] * shapes[0][1] + pad, dtype=dtype),
              np.empty(shapes[1][0] * shapes[1][1] + pad, dtype=dtype),
              np.empty(shapes[2][0] * shapes[2][1] + pad, dtype=dtype),
@@ -122,7 +121,7 @@ def trace_views(space, like):
 @njit(cache=True, inline="always", error_model="numpy")
 def _aligned_like(flat, like, shape):
     """A (rows, columns) view of flat (a page longer than it) at like's offset within a page."""
-    start = ((like.ctypes.data - flat.ctypes.data) % PAGE) // flat.itemsize
+    start = ((like.ctypes.data - flat.ctypes.data) % PAGE_BYTES) // flat.itemsize
     return flat[start : start + shape[0] * shape[1]].reshape(shape)
 
 
